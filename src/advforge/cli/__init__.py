@@ -1,0 +1,122 @@
+"""The ``advforge`` command line. The only place that reads flags, picks a device, seeds and
+prints (DESIGN.md). Errors a user can cause print one line and exit with status 2."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+
+from advforge.cli.configs import AttackConfig, DemoConfig, EvalConfig
+from advforge.cli.options import add_dataclass_flags, build_config
+from advforge.errors import AdvforgeError
+
+EXIT_USAGE = 2
+
+_EXAMPLES = """examples:
+  advforge datasets
+  advforge train-classifier --arch model_b --dataset mnist5k --out runs/model_b
+  advforge attack --attack pgd --model runs/model_b --dataset mnist5k --target 7 --save adv.safetensors
+  advforge evaluate --model runs/model_b --attacks fgsm,pgd,cw_l2 --targets all --out reports/x
+  advforge demo
+"""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML file of option: value defaults (flags override)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-step output")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run end to end on a tiny synthetic dataset with tiny settings")
+    p.add_argument("--deterministic", action="store_true",
+                   help="use deterministic kernels (slower on CUDA)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from advforge.training import TrainConfig
+
+    parser = argparse.ArgumentParser(
+        prog="advforge", description="Test and harden image classifiers against adversarial "
+        "examples.", epilog=_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("datasets", help="list datasets and whether their files are found")
+    commands = {
+        "train-classifier": (TrainConfig, "train a classifier from the model zoo"),
+        "attack": (AttackConfig, "run one attack; optionally save the adversarial set"),
+        "evaluate": (EvalConfig, "run several attacks and write a report"),
+        "demo": (DemoConfig, "the main job on the embedded MNIST sample"),
+    }
+    for name, (cls, help_text) in commands.items():
+        p = sub.add_parser(name, help=help_text, description=(cls.__doc__ or "").strip())
+        add_dataclass_flags(p, cls)
+        _add_common(p)
+    return parser
+
+
+def _version() -> str:
+    from advforge import __version__
+
+    return f"advforge {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _dispatch(args)
+    except AdvforgeError as exc:
+        print(f"advforge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("advforge: interrupted (completed checkpoints are kept; rerun with --resume)",
+              file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from advforge.cli import commands
+    from advforge.training import TrainConfig
+    from advforge.utils.device import resolve_device
+    from advforge.utils.seed import seed_everything
+
+    if args.command == "datasets":
+        return commands.cmd_datasets()
+    device = resolve_device(args.device)
+    flags = {"dry_run": args.dry_run, "quiet": args.quiet}
+    if args.command == "train-classifier":
+        extra = _dry_run_train_overrides(args) if args.dry_run else None
+        cfg = build_config(TrainConfig, args, extra)
+        seed_everything(cfg.seed, deterministic=args.deterministic)
+        return commands.cmd_train_classifier(cfg, device, **flags)
+    cls = {"attack": AttackConfig, "evaluate": EvalConfig, "demo": DemoConfig}[args.command]
+    cfg = build_config(cls, args)
+    seed_everything(cfg.seed, deterministic=args.deterministic)
+    if args.command == "attack":
+        return commands.cmd_attack(cfg, device, **flags)
+    if args.command == "evaluate":
+        return commands.cmd_evaluate(cfg, device, **flags)
+    from advforge.cli.demo import cmd_demo
+
+    return cmd_demo(cfg, device, **flags)
+
+
+def _dry_run_train_overrides(args: argparse.Namespace) -> dict:
+    """--dry-run trains one epoch of a tiny synthetic dataset whatever else was asked."""
+    from advforge.training import TrainConfig
+
+    out = getattr(args, "out", None)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    extra = {"dataset": "synthetic", "epochs": 1}
+    if out in (None, argparse.SUPPRESS) and "out" in names:
+        extra["out"] = "runs/dry-run"
+    return {k: v for k, v in extra.items() if k in names}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

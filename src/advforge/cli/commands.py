@@ -1,0 +1,155 @@
+"""The subcommands. Each takes a validated config and returns an exit code; only here (and in
+__init__.py) does the package print."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from advforge import __version__
+from advforge import data as datasets
+from advforge.cli.configs import AttackConfig, DataOptions, EvalConfig, parse_target_rule
+from advforge.cli.options import config_to_yaml
+from advforge.cli.runtime import (
+    check_model_fits,
+    dry_run_model,
+    load_splits,
+    make_progress,
+    resolve_targets,
+    save_resolved_config,
+    take,
+)
+from advforge.cli.specs import build_attack
+from advforge.utils.checkpoint import save_safetensors
+
+
+def cmd_datasets() -> int:
+    rows = datasets.describe()
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        status = "found" if r.get("found") else "not found"
+        print(f"{r['name']:<{width}}  {status:<9}  {r.get('location', '')}")
+        print(f"{'':<{width}}  {r.get('description', '')}")
+    return 0
+
+
+def _prepare(cfg: DataOptions, device: torch.device, dry_run: bool, out: Path | None) -> tuple:
+    """Dataset, model and the (x, y) tensors to attack, all checked before anything runs."""
+    from advforge.models import load_model
+
+    splits = load_splits(cfg.dataset, cfg.data_dir, dry_run)
+    if cfg.model is not None:
+        model = load_model(cfg.model).to(device)
+    elif dry_run:
+        model = dry_run_model(splits, out or Path("runs/dry-run"), device, cfg.seed)
+    else:
+        from advforge.errors import InputError
+
+        raise InputError("--model is required (a run directory from `advforge train-classifier`)")
+    check_model_fits(model, splits, cfg.model or "(dry-run)")
+    x, y = take(getattr(splits, cfg.split), 64 if dry_run and cfg.limit is None else cfg.limit,
+                device)
+    eps = cfg.eps if cfg.eps is not None else splits.default_eps
+    return splits, model, x, y, eps
+
+
+def _meta(cfg: Any, splits: Any, device: torch.device, extra: dict | None = None) -> dict:
+    return {
+        "dataset": splits.name,
+        "model": getattr(cfg, "model", None) or "(dry-run model)",
+        "seed": cfg.seed,
+        "device": str(device),
+        "advforge_version": __version__,
+        "torch_version": torch.__version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **(extra or {}),
+    }
+
+
+def _dry_run_spec(spec: str) -> str:
+    """Shrink iterative attacks for --dry-run so the whole pipeline runs in seconds."""
+    if "=" in spec.split(":", 1)[0]:
+        return spec
+    name = spec.split(":", 1)[0]
+    small = {"pgd": "steps=3", "pgd_l2": "steps=3", "cw_l2": "steps=10:binary_steps=2",
+             "cw_linf": "steps=10", "lbfgs": "max_iter=5:search_steps=2"}
+    return spec + (":" + small[name] if name in small and ":" not in spec else "")
+
+
+def cmd_attack(cfg: AttackConfig, device: torch.device, *, dry_run: bool, quiet: bool) -> int:
+    from advforge.eval import evaluate, markdown_table, write_report
+
+    out = Path(cfg.out) if cfg.out else None
+    splits, model, x, y, eps = _prepare(cfg, device, dry_run, out)
+    spec = _dry_run_spec(cfg.attack) if dry_run else cfg.attack
+    name, attack, hyper = build_attack(spec, eps=eps)
+    targets = resolve_targets(parse_target_rule(cfg.target), y, splits.num_classes, cfg.seed)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    result = evaluate(attack, model, x, y, targets=targets, batch_size=cfg.batch_size,
+                      generator=gen, keep_adversarial=cfg.save is not None,
+                      progress=make_progress(quiet), attack_name=name, hyper=hyper)
+    print(markdown_table([result]))
+    if cfg.save is not None:
+        _save_adversarial(Path(cfg.save), result, name, hyper, cfg, splits)
+        print(f"saved {result.n_evaluated} adversarial examples to {cfg.save}")
+    if out is not None:
+        write_report(out, [result], _meta(cfg, splits, device), class_names=splits.class_names)
+        save_resolved_config(out, config_to_yaml(cfg))
+        print(f"report written to {out}/report.md")
+    return 0
+
+
+def _save_adversarial(path: Path, result: Any, name: str, hyper: dict, cfg: Any, splits: Any) -> None:
+    target = result.adv_target if result.adv_target is not None else torch.full_like(
+        result.adv_index, -1)
+    tensors = {"x_adv": result.x_adv, "y": result.adv_y, "target": target,
+               "index": result.adv_index}
+    meta = {"attack": name, "hyper": json.dumps(hyper, default=str), "dataset": splits.name,
+            "split": cfg.split, "model": str(cfg.model), "seed": str(cfg.seed),
+            "advforge_version": __version__, "note": "target is -1 for untargeted attacks"}
+    save_safetensors(path, tensors, metadata=meta)
+
+
+def cmd_evaluate(cfg: EvalConfig, device: torch.device, *, dry_run: bool, quiet: bool) -> int:
+    from advforge.eval import evaluate, markdown_table, sample_grid, write_report
+
+    out = Path(cfg.out)
+    splits, model, x, y, eps = _prepare(cfg, device, dry_run, out)
+    specs = [_dry_run_spec(s) if dry_run else s for s in cfg.attacks]
+    built = [build_attack(s, eps=eps) for s in specs]  # fail on a bad name before any work
+    targets = resolve_targets(parse_target_rule(cfg.targets), y, splits.num_classes, cfg.seed)
+    results, samples = [], {}
+    for name, attack, hyper in built:
+        gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        result = evaluate(attack, model, x, y, targets=targets, batch_size=cfg.batch_size,
+                          generator=gen, progress=make_progress(quiet), attack_name=name,
+                          hyper=hyper)
+        results.append(result)
+        if cfg.samples and result.targeted:
+            samples[name] = sample_grid(attack, model, x, y, splits.num_classes)
+        if not quiet:
+            print(f"{name}: success {100 * result.success_rate:.2f}% "
+                  f"({result.seconds:.2f}s)", flush=True)
+    print(markdown_table(results))
+    paths = write_report(out, results, _meta(cfg, splits, device), samples=samples or None,
+                         class_names=splits.class_names)
+    save_resolved_config(out, config_to_yaml(cfg))
+    print("report: " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def cmd_train_classifier(cfg: Any, device: torch.device, *, dry_run: bool, quiet: bool) -> int:
+    from advforge.training import fit
+
+    splits = load_splits(cfg.dataset, cfg.data_dir, dry_run)
+    metrics = fit(cfg, splits, device=device, progress=make_progress(quiet))
+    save_resolved_config(Path(cfg.out), config_to_yaml(cfg))
+    acc = metrics.get("test_accuracy")
+    secs = metrics.get("train_seconds", metrics.get("seconds"))
+    print(f"{cfg.arch} on {splits.name}: test accuracy {100 * acc:.2f}%"
+          + (f", {secs:.1f}s training" if secs is not None else "") + f" -> {cfg.out}")
+    return 0

@@ -1,0 +1,108 @@
+"""One dataclass config per subcommand, validated in ``__post_init__`` (DESIGN.md, Style).
+
+``advforge train-classifier`` uses :class:`advforge.training.TrainConfig`; the rest live here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import field
+
+from advforge.errors import InputError
+from advforge.utils.validate import check_eps
+
+
+def _help(text: str, **extra) -> dict:
+    return {"help": text, **extra}
+
+
+def parse_target_rule(text: str) -> str | int:
+    """``none`` (untargeted), ``all`` (every class != y), ``random`` (one random class != y per
+    input) or a class index."""
+    s = str(text).strip().lower()
+    if s in ("none", "all", "random"):
+        return s
+    try:
+        value = int(s)
+    except ValueError:
+        raise InputError(f"target must be none, all, random or a class index, got {text!r}") from None
+    if value < 0:
+        raise InputError(f"target class index must be >= 0, got {value}")
+    return value
+
+
+@dataclasses.dataclass(kw_only=True)
+class DataOptions:
+    """Options shared by every command that reads a dataset and a model."""
+
+    model: str | None = field(default=None, metadata=_help("run directory of a trained classifier"))
+    dataset: str = field(default="mnist5k", metadata=_help("dataset name (see `advforge datasets`)"))
+    data_dir: str | None = field(default=None, metadata=_help("directory holding the dataset files"))
+    split: str = field(default="test", metadata=_help("split to attack", choices=["train", "test"]))
+    limit: int | None = field(default=None, metadata=_help("attack only the first N images"))
+    batch_size: int = field(default=256, metadata=_help("images per attack call"))
+    eps: float | None = field(
+        default=None, metadata=_help("L-inf/L2 budget on the [0,1] scale, e.g. 0.3 or 8/255; "
+                                     "default: the dataset's (0.3 MNIST-like, 8/255 CIFAR)")
+    )
+    seed: int = field(default=0, metadata=_help("seed for every RNG; recorded in outputs"))
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit <= 0:
+            raise InputError(f"--limit must be > 0, got {self.limit}")
+        if self.batch_size <= 0:
+            raise InputError(f"--batch-size must be > 0, got {self.batch_size}")
+        if self.eps is not None:
+            check_eps(self.eps, "--eps")
+
+
+@dataclasses.dataclass(kw_only=True)
+class AttackConfig(DataOptions):
+    """``advforge attack``: run one attack and optionally save the adversarial set."""
+
+    attack: str = field(default="pgd", metadata=_help(
+        "attack name with optional hyperparameters (pgd:steps=40:step_size=0.01) or a learned "
+        "attacker as name=RUN_DIR (aigan=runs/aigan)"))
+    target: str = field(default="none", metadata=_help("none | all | random | class index"))
+    save: str | None = field(default=None, metadata=_help("write x_adv, y, target, index here "
+                                                          "(.safetensors)"))
+    out: str | None = field(default=None, metadata=_help("also write report.json/.md/.html here"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        parse_target_rule(self.target)
+        if self.save is not None and not self.save.endswith(".safetensors"):
+            raise InputError(f"--save must name a .safetensors file, got {self.save!r}")
+
+
+@dataclasses.dataclass(kw_only=True)
+class EvalConfig(DataOptions):
+    """``advforge evaluate``: several attacks, one protocol, one report."""
+
+    attacks: list[str] = field(default_factory=lambda: ["fgsm", "pgd", "cw_l2"], metadata=_help(
+        "comma-separated attack specs (see `advforge attack --help`)"))
+    targets: str = field(default="none", metadata=_help("none | all | random | class index"))
+    out: str = field(default="reports/evaluate", metadata=_help("report directory"))
+    samples: bool = field(default=True, metadata=_help("draw the sample grid for targeted attacks"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        parse_target_rule(self.targets)
+        if not self.attacks:
+            raise InputError("--attacks is empty")
+
+
+@dataclasses.dataclass(kw_only=True)
+class DemoConfig:
+    """``advforge demo``: the main job on the embedded default dataset."""
+
+    out: str = field(default="runs/demo", metadata=_help("where models and the report go"))
+    dataset: str = field(default="mnist5k", metadata=_help("dataset to run the demo on"))
+    data_dir: str | None = field(default=None, metadata=_help("directory holding the dataset"))
+    limit: int | None = field(default=None, metadata=_help("evaluate on the first N test images"))
+    seed: int = field(default=0, metadata=_help("seed for every RNG"))
+    retrain: bool = field(default=False, metadata=_help("retrain even if runs exist"))
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit <= 0:
+            raise InputError(f"--limit must be > 0, got {self.limit}")

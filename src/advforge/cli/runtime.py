@@ -1,0 +1,86 @@
+"""What every command needs before it works: device, seed, progress bars, data and model."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from advforge import data as datasets
+from advforge.errors import InputError
+from advforge.utils.checkpoint import atomic_write_text
+
+# The synthetic stand-in that --dry-run uses instead of a real dataset: MNIST-shaped, tiny.
+DRY_RUN_DATA = {"num_classes": 10, "channels": 1, "size": 28, "n_train": 256, "n_test": 64}
+
+
+def make_progress(quiet: bool) -> Callable[..., Iterable] | None:
+    """A tqdm factory when stderr is a terminal and --quiet is off, else None (no bars)."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    def progress(iterable: Iterable | None = None, **kwargs: Any) -> Iterable:
+        return tqdm(iterable, leave=False, dynamic_ncols=True, **kwargs)
+
+    return progress
+
+
+def load_splits(name: str, data_dir: str | None, dry_run: bool) -> Any:
+    if dry_run:
+        return datasets.load("synthetic", **DRY_RUN_DATA)
+    return datasets.load(name, data_dir)
+
+
+def take(split: Any, limit: int | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    n = len(split) if limit is None else min(limit, len(split))
+    return split.x[:n].to(device), split.y[:n].to(device)
+
+
+def check_model_fits(model: Any, splits: Any, model_dir: str) -> None:
+    """Refuse a model whose input channels or class count disagree with the dataset."""
+    if model.in_channels != splits.in_channels:
+        raise InputError(
+            f"model {model_dir} takes {model.in_channels} channels, dataset {splits.name} "
+            f"has {splits.in_channels}"
+        )
+    if model.num_classes != splits.num_classes:
+        raise InputError(
+            f"model {model_dir} has {model.num_classes} classes, dataset {splits.name} "
+            f"has {splits.num_classes}"
+        )
+
+
+def dry_run_model(splits: Any, out: Path, device: torch.device, seed: int) -> Any:
+    """Train a tiny Model B for one epoch on the synthetic split, so --dry-run without --model
+    still exercises a real checkpoint round trip."""
+    from advforge.models import load_model
+    from advforge.training import TrainConfig, fit
+
+    run_dir = out / "dry-run-model"
+    config = TrainConfig(arch="model_b", dataset="synthetic", epochs=1, batch_size=64,
+                         seed=seed, out=str(run_dir))
+    fit(config, splits, device=device)
+    return load_model(run_dir).to(device)
+
+
+def resolve_targets(rule: str | int, y: torch.Tensor, num_classes: int, seed: int) -> Any:
+    """Turn a target rule into what ``advforge.eval.evaluate`` takes."""
+    if rule == "none":
+        return None
+    if rule == "all":
+        return "all"
+    if rule == "random":
+        g = torch.Generator().manual_seed(seed)
+        shift = torch.randint(1, num_classes, y.shape, generator=g).to(y.device)
+        return (y + shift) % num_classes  # uniform over the classes != y
+    if rule >= num_classes:
+        raise InputError(f"target {rule} is out of range for {num_classes} classes")
+    return int(rule)
+
+
+def save_resolved_config(out: Path, text: str) -> None:
+    atomic_write_text(out / "resolved_config.yaml", text)

@@ -1,0 +1,82 @@
+"""Attack specs as written on the command line.
+
+``pgd``                          -> attacks.create("pgd", eps=<dataset eps>)
+``pgd:steps=40:step_size=0.01``  -> the same with hyperparameters
+``aigan=runs/aigan``             -> a learned attacker loaded from its run directory
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from advforge import attacks
+from advforge.errors import InputError
+from advforge.utils.validate import parse_fraction
+
+
+def parse_value(text: str) -> Any:
+    """``40`` -> int, ``0.01`` / ``8/255`` -> float, ``true`` -> bool, otherwise the string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return int(low)
+    except ValueError:
+        pass
+    try:
+        return parse_fraction(low)
+    except InputError:
+        return text.strip()
+
+
+def parse_spec(spec: str) -> tuple[str, str | None, dict[str, Any]]:
+    """Split a spec into (name, run_dir or None, hyperparameters)."""
+    spec = spec.strip()
+    if not spec:
+        raise InputError("empty attack spec")
+    if "=" in spec.split(":", 1)[0]:
+        name, run_dir = spec.split("=", 1)
+        if not run_dir:
+            raise InputError(f"attack spec {spec!r}: missing run directory after '='")
+        return name.strip(), run_dir.strip(), {}
+    name, *pairs = spec.split(":")
+    hyper: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InputError(f"attack spec {spec!r}: expected key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        hyper[key.strip()] = parse_value(value)
+    return name.strip(), None, hyper
+
+
+def build_attack(spec: str, *, eps: float) -> tuple[str, Any, dict]:
+    """Return (display name, attack callable, hyperparameters) for ``spec``.
+
+    The dataset's budget fills ``eps`` when the attack has one and the spec does not set it.
+    When that budget differs from the attack's own default (0.3, the MNIST convention), a
+    default ``step_size`` is scaled by the same ratio so the step stays proportional to eps.
+    """
+    name, run_dir, hyper = parse_spec(spec)
+    if run_dir is not None:
+        from advforge.generative import load_attacker
+
+        attacker = load_attacker(run_dir)
+        return f"{name}={run_dir}", attacker, {"run_dir": run_dir, "eps": attacker.eps}
+    cls = attacks.ATTACKS.get(name)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if "eps" in fields and "eps" not in hyper:
+        hyper["eps"] = eps
+        base = fields["eps"].default
+        if (
+            "step_size" in fields
+            and "step_size" not in hyper
+            and isinstance(base, float)
+            and base > 0
+            and abs(base - eps) > 1e-12
+        ):
+            hyper["step_size"] = fields["step_size"].default * eps / base
+    attack = attacks.create(name, **hyper)
+    return spec, attack, attack.hyper()

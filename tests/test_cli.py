@@ -1,0 +1,135 @@
+"""End-to-end CLI tests: --dry-run pipelines write files that parse; bad input gets one line on
+stderr, exit status 2, and no half-written output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from advforge.cli import main
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "model"
+    assert main(["train-classifier", "--arch", "model_b", "--dry-run", "--quiet",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def _fails(argv: list[str], capsys, *, mentions: str) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert mentions.lower() in err.lower(), err
+    return err
+
+
+def test_datasets_lists_embedded_default(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist5k" in out and "synthetic" in out
+
+
+def test_train_classifier_dry_run_writes_loadable_checkpoint(model_dir):
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["arch"] == "model_b"
+    assert 0.0 <= config["metrics"]["test_accuracy"] <= 1.0
+    assert (model_dir / "resolved_config.yaml").is_file()
+    from advforge import load_model
+
+    model = load_model(model_dir)
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_attack_dry_run_saves_adversarial_set(model_dir, tmp_path, capsys):
+    save = tmp_path / "adv.safetensors"
+    code = main(["attack", "--dry-run", "--quiet", "--model", str(model_dir), "--attack", "pgd",
+                 "--target", "3", "--save", str(save), "--out", str(tmp_path / "rep")])
+    assert code == 0, capsys.readouterr().err
+    tensors = load_file(str(save))
+    assert set(tensors) == {"x_adv", "y", "target", "index"}
+    assert (tensors["target"] == 3).all() and (tensors["y"] != 3).all()
+    assert tensors["x_adv"].shape[1:] == (1, 28, 28)
+    assert 0.0 <= tensors["x_adv"].min() and tensors["x_adv"].max() <= 1.0
+    assert (tmp_path / "rep" / "report.json").is_file()
+
+
+def test_evaluate_dry_run_writes_report(model_dir, tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["evaluate", "--dry-run", "--quiet", "--model", str(model_dir),
+                 "--attacks", "fgsm,pgd:steps=2", "--targets", "all", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert [a["attack"] for a in report["attacks"]] == ["fgsm", "pgd:steps=2"]
+    for key in ("attack", "hyper", "targeted", "n_evaluated", "clean_accuracy", "success_rate",
+                "per_target", "confusion", "l2", "linf", "seconds", "seconds_per_1000"):
+        assert key in report["attacks"][0]
+    assert report["meta"]["seed"] == 0 and "advforge_version" in report["meta"]
+    assert report["attacks"][1]["hyper"]["steps"] == 2
+    assert "data:image/png;base64" in (out / "report.html").read_text()
+    assert "|" in (out / "report.md").read_text()
+    assert (out / "resolved_config.yaml").is_file()
+
+
+def test_config_file_sets_defaults_and_flags_override(model_dir, tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("attacks: fgsm\ntargets: none\neps: 0.1\n")
+    out = tmp_path / "r"
+    assert main(["evaluate", "--dry-run", "--quiet", "--config", str(cfg), "--model",
+                 str(model_dir), "--eps", "1/10", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["attacks"][0]["hyper"]["eps"] == pytest.approx(0.1)
+    assert not report["attacks"][0]["targeted"]
+
+
+@pytest.mark.parametrize(
+    "argv, mentions",
+    [
+        (["attack", "--dry-run", "--attack", "nosuch"], "unknown attack"),
+        (["evaluate", "--dataset", "nosuch", "--model", "x"], "nosuch"),
+        (["attack", "--dry-run", "--attack", "pgd", "--eps", "0"], "eps"),
+        (["attack", "--dry-run", "--attack", "pgd", "--eps", "-0.1"], "eps"),
+        (["attack", "--dry-run", "--attack", "pgd", "--target", "12"], "out of range"),
+        (["attack", "--dry-run", "--attack", "pgd", "--target", "seven"], "target"),
+        (["attack", "--dry-run", "--attack", "pgd:stepz=3"], "stepz"),
+        (["attack", "--dry-run", "--attack", "pgd", "--save", "adv.pt"], "safetensors"),
+        (["attack", "--attack", "pgd"], "--model"),
+    ],
+)
+def test_bad_input_one_line_error(argv, mentions, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _fails(argv, capsys, mentions=mentions)
+    assert not (tmp_path / "adv.pt").exists()
+
+
+def test_missing_and_corrupt_checkpoint(tmp_path, capsys, model_dir):
+    _fails(["attack", "--dry-run", "--model", str(tmp_path / "nope"), "--attack", "fgsm"],
+           capsys, mentions="nope")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((model_dir / "config.json").read_text())
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file at all")
+    save = tmp_path / "adv.safetensors"
+    _fails(["attack", "--dry-run", "--model", str(broken), "--attack", "fgsm", "--save",
+            str(save)], capsys, mentions="model.safetensors")
+    assert not save.exists()
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("bogus: 1\n")
+    _fails(["evaluate", "--dry-run", "--config", str(cfg)], capsys, mentions="bogus")
+
+
+def test_failed_run_writes_no_report(model_dir, tmp_path, capsys):
+    out = tmp_path / "rep"
+    _fails(["evaluate", "--dry-run", "--model", str(model_dir), "--attacks", "fgsm,nosuch",
+            "--out", str(out)], capsys, mentions="nosuch")
+    assert not (out / "report.json").exists()
