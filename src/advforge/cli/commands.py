@@ -94,7 +94,7 @@ def cmd_attack(cfg: AttackConfig, device: torch.device, *, dry_run: bool, quiet:
                       progress=make_progress(quiet), attack_name=name, hyper=hyper)
     print(markdown_table([result]))
     if cfg.save is not None:
-        _save_adversarial(Path(cfg.save), result, name, hyper, cfg, splits)
+        _save_adversarial(Path(cfg.save), result, name, hyper, cfg, splits, y)
         print(f"saved {result.n_evaluated} adversarial examples to {cfg.save}")
     if out is not None:
         write_report(out, [result], _meta(cfg, splits, device), class_names=splits.class_names)
@@ -103,11 +103,13 @@ def cmd_attack(cfg: AttackConfig, device: torch.device, *, dry_run: bool, quiet:
     return 0
 
 
-def _save_adversarial(path: Path, result: Any, name: str, hyper: dict, cfg: Any, splits: Any) -> None:
-    target = result.adv_target if result.adv_target is not None else torch.full_like(
-        result.adv_index, -1)
-    tensors = {"x_adv": result.x_adv, "y": result.adv_y, "target": target,
-               "index": result.adv_index}
+def _save_adversarial(path: Path, result: Any, name: str, hyper: dict, cfg: Any, splits: Any,
+                      y: torch.Tensor) -> None:
+    """Write x_adv with the true label, target (-1 if untargeted) and source index of each."""
+    index = result.source_index.to(torch.long)
+    target = result.target if result.target is not None else torch.full_like(index, -1)
+    tensors = {"x_adv": result.x_adv, "y": y.cpu()[index], "target": target.to(torch.long),
+               "index": index}
     meta = {"attack": name, "hyper": json.dumps(hyper, default=str), "dataset": splits.name,
             "split": cfg.split, "model": str(cfg.model), "seed": str(cfg.seed),
             "advforge_version": __version__, "note": "target is -1 for untargeted attacks"}

@@ -1,0 +1,26 @@
+"""Evaluation: run attacks under a target protocol, count success, write reports.
+
+``evaluate(attack, model, x, y, targets=None | int | tensor | "all")`` returns an
+:class:`AttackResult`; ``write_report`` turns a list of them into ``report.json``,
+``report.md`` and a self-contained ``report.html``.
+"""
+
+from advforge.eval.evaluate import evaluate, expand_pairs, predict, sample_grid
+from advforge.eval.metrics import confusion_matrix, lp_distances, summarize
+from advforge.eval.report import build_meta, markdown_table, render_markdown, write_report
+from advforge.eval.result import AttackResult
+
+__all__ = [
+    "AttackResult",
+    "build_meta",
+    "confusion_matrix",
+    "evaluate",
+    "expand_pairs",
+    "lp_distances",
+    "markdown_table",
+    "predict",
+    "render_markdown",
+    "sample_grid",
+    "summarize",
+    "write_report",
+]

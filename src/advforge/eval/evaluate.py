@@ -8,15 +8,16 @@ credit for the model's own mistakes (ART and advertorch differ here; see peer-li
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import time
+import numbers
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from advforge.errors import AdvforgeError, InputError
+from advforge.errors import InputError
 from advforge.eval.metrics import (
     DISTANCE_KEYS,
     confusion_matrix,
@@ -25,11 +26,14 @@ from advforge.eval.metrics import (
     summarize,
 )
 from advforge.eval.result import AttackResult
+from advforge.eval.runner import AttackFn, call_attack, predict
+from advforge.eval.samples import sample_grid
 from advforge.utils.validate import check_images, check_labels
 
 logger = logging.getLogger(__name__)
 
-AttackFn = Callable[..., torch.Tensor]
+__all__ = ["AttackResult", "evaluate", "expand_pairs", "predict", "sample_grid"]
+
 Targets = int | torch.Tensor | str | None
 
 
@@ -66,7 +70,8 @@ def evaluate(
         progress: a tqdm-like factory (e.g. ``tqdm.tqdm``): called once as
             ``progress(total=n_pairs, desc=name)``; the returned bar gets ``update(n)`` after
             each batch and ``close()`` at the end.
-        attack_name: name for the report; default ``attack.name`` or the class name.
+        attack_name: name for the report; default ``attack.name``, else the function's or
+            the class's name.
         hyper: hyperparameters for the report; default ``attack.hyper()`` when it exists.
 
     Returns:
@@ -84,28 +89,24 @@ def evaluate(
     check_labels(y, x.shape[0], num_classes)
     correct = clean_pred == y  # (N,)
     source, target, rule, n_skipped = expand_pairs(targets, y, correct, num_classes)
-    name = attack_name or getattr(attack, "name", None) or type(attack).__name__
+    name = attack_name or _name_of(attack)
+    bar = _open_bar(progress, source.numel(), name)
     run = _attack_pairs(
-        attack, model, x, y, source, target, batch_size, generator, keep_adversarial,
-        _open_bar(progress, source.numel(), name),
+        attack, model, x, y, source, target,
+        batch_size=batch_size, generator=generator, keep=keep_adversarial, bar=bar,
     )  # fmt: skip
     return _summarize_run(
-        run, name=name, hyper=_hyper_of(attack, hyper), rule=rule, y=y, source=source,
-        target=target, correct=correct, num_classes=num_classes, n_skipped=n_skipped,
-    )  # fmt: skip
-
-
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, int]:
-    """Predicted classes (N,) of ``x`` under ``torch.no_grad()``, and the number of logits K."""
-    preds, num_classes = [], None
-    with torch.no_grad():
-        for start in range(0, x.shape[0], batch_size):
-            logits = model(x[start : start + batch_size])  # (B, K)
-            if logits.dim() != 2:
-                raise InputError(f"the model must return (B, K) logits, got {tuple(logits.shape)}")
-            num_classes = logits.shape[1]
-            preds.append(logits.argmax(dim=1))
-    return torch.cat(preds), int(num_classes)
+        run,
+        name=name,
+        hyper=_hyper_of(attack, hyper),
+        rule=rule,
+        y=y,
+        source=source,
+        target=target,
+        correct=correct,
+        num_classes=num_classes,
+        n_skipped=n_skipped,
+    )
 
 
 def expand_pairs(
@@ -132,7 +133,11 @@ def expand_pairs(
         offsets = torch.arange(1, k, device=y.device).repeat(idx.numel())
         return source, (y[source] + offsets) % k, "all", 0
     rule = "per-input"
-    if isinstance(targets, int) and not isinstance(targets, bool):
+    scalar = isinstance(targets, torch.Tensor) and targets.dim() == 0
+    if scalar and not (targets.is_floating_point() or targets.dtype == torch.bool):
+        targets = int(targets)  # a 0-dim class tensor means the same as the int
+    if isinstance(targets, numbers.Integral) and not isinstance(targets, bool):
+        targets = int(targets)
         if not 0 <= targets < num_classes:
             raise InputError(f"target {targets} is out of range for {num_classes} classes")
         targets, rule = torch.full_like(y, targets), "fixed"
@@ -143,6 +148,15 @@ def expand_pairs(
     keep = correct & (targets != y)
     source = keep.nonzero().flatten()
     return source, targets[source], rule, int((targets == y).sum())
+
+
+def _name_of(attack: AttackFn) -> str:
+    # Registered attacks carry ``name``; plain functions have ``__name__``.
+    for attr in ("name", "__name__"):
+        value = getattr(attack, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(attack).__name__
 
 
 def _hyper_of(attack: AttackFn, hyper: dict[str, Any] | None) -> dict[str, Any]:
@@ -169,39 +183,39 @@ def _open_bar(progress: Callable[..., Any] | None, total: int, desc: str) -> Any
     return bar
 
 
-def _sync(device: torch.device) -> None:
-    # CUDA kernels run asynchronously: without a sync the clock stops before the attack ends.
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+@dataclasses.dataclass
+class _Run:
+    """What the attack loop collects, on the CPU: predictions (M,), per-pair distances (M,)
+    by norm, adversarial images if kept, and the attack wall time."""
 
-
-def _call_attack(attack, model, xb, yb, tb, generator) -> tuple[torch.Tensor, float]:
-    """One timed attack call; only this wall time counts towards ``seconds`` (Table VI)."""
-    kwargs: dict[str, Any] = {"target": tb}
-    if generator is not None:  # third-party callables may not take a generator
-        kwargs["generator"] = generator
-    _sync(xb.device)
-    start = time.perf_counter()
-    x_adv = attack(model, xb, yb, **kwargs)
-    _sync(xb.device)
-    elapsed = time.perf_counter() - start
-    if not isinstance(x_adv, torch.Tensor) or x_adv.shape != xb.shape:
-        shape = tuple(x_adv.shape) if isinstance(x_adv, torch.Tensor) else type(x_adv).__name__
-        raise AdvforgeError(f"the attack returned {shape}, expected {tuple(xb.shape)}")
-    return x_adv.detach(), elapsed
+    pred: torch.Tensor
+    dist: dict[str, torch.Tensor]
+    x_adv: torch.Tensor | None
+    seconds: float
 
 
 def _attack_pairs(
-    attack, model, x, y, source, target, batch_size, generator, keep, bar
-) -> dict[str, Any]:
-    """Attack the pairs batch by batch; collect predictions, distances and time on the CPU."""
-    preds, dists, advs, seconds = [], {k: [] for k in DISTANCE_KEYS}, [], 0.0
+    attack: AttackFn,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor | None,
+    *,
+    batch_size: int,
+    generator: torch.Generator | None,
+    keep: bool,
+    bar: Any,
+) -> _Run:
+    """Attack the pairs batch by batch; score each batch as it comes."""
+    preds, advs, seconds = [], [], 0.0
+    dists: dict[str, list[torch.Tensor]] = {k: [] for k in DISTANCE_KEYS}
     try:
         for start in range(0, source.numel(), batch_size):
             src = source[start : start + batch_size]
             tb = None if target is None else target[start : start + batch_size]
             xb = x[src]  # (B, C, H, W)
-            x_adv, elapsed = _call_attack(attack, model, xb, y[src], tb, generator)
+            x_adv, elapsed = call_attack(attack, model, xb, y[src], tb, generator)
             seconds += elapsed
             with torch.no_grad():
                 preds.append(model(x_adv).argmax(dim=1).cpu())
@@ -212,46 +226,68 @@ def _attack_pairs(
             bar.update(src.numel())
     finally:
         bar.close()
-    empty = torch.empty(0)
-    return {
-        "pred": torch.cat(preds) if preds else torch.empty(0, dtype=torch.long),
-        "dist": {k: torch.cat(v) if v else empty for k, v in dists.items()},
-        "x_adv": (torch.cat(advs) if advs else x.new_empty((0, *x.shape[1:])).cpu())
-        if keep
-        else None,
-        "seconds": seconds,
-    }
+    kept = None
+    if keep:
+        kept = torch.cat(advs) if advs else torch.empty((0, *x.shape[1:]), dtype=x.dtype)
+    return _Run(
+        pred=torch.cat(preds) if preds else torch.empty(0, dtype=torch.long),
+        dist={k: torch.cat(v) if v else torch.empty(0) for k, v in dists.items()},
+        x_adv=kept,
+        seconds=seconds,
+    )
 
 
 def _summarize_run(
-    run, *, name, hyper, rule, y, source, target, correct, num_classes, n_skipped
+    run: _Run,
+    *,
+    name: str,
+    hyper: dict[str, Any],
+    rule: str,
+    y: torch.Tensor,
+    source: torch.Tensor,
+    target: torch.Tensor | None,
+    correct: torch.Tensor,
+    num_classes: int,
+    n_skipped: int,
 ) -> AttackResult:
     """Decide success per pair and fold everything into an AttackResult."""
-    pred = run["pred"]  # (M,)
+    pred = run.pred  # (M,)
     true = y[source].cpu()
     rows = true if target is None else target.cpu()
     success = pred != true if target is None else pred == rows
     m, n, n_success = pred.numel(), y.numel(), int(success.sum())
     per_target, per_target_n = rate_by_class(rows, success, num_classes)
     distances = {}
-    for key, values in run["dist"].items():
+    for key, values in run.dist.items():
         distances[key] = summarize(values)
         distances[key]["mean_success"] = summarize(values[success])["mean"]
     n_correct = int(correct.sum())
     result = AttackResult(
-        attack=name, hyper=hyper, targeted=target is not None, target_rule=rule,
-        num_classes=num_classes, n_inputs=n, n_correct=n_correct, clean_accuracy=n_correct / n,
-        n_evaluated=m, n_skipped=n_skipped, n_success=n_success,
-        success_rate=n_success / m if m else None, per_target=per_target,
-        per_target_n=per_target_n, confusion=confusion_matrix(rows, pred, num_classes),
-        distances=distances, seconds=run["seconds"],
-        seconds_per_1000=1000.0 * run["seconds"] / m if m else None,
+        attack=name,
+        hyper=hyper,
+        targeted=target is not None,
+        target_rule=rule,
+        num_classes=num_classes,
+        n_inputs=n,
+        n_correct=n_correct,
+        clean_accuracy=n_correct / n,
+        n_evaluated=m,
+        n_skipped=n_skipped,
+        n_success=n_success,
+        success_rate=n_success / m if m else None,
+        per_target=per_target,
+        per_target_n=per_target_n,
+        confusion=confusion_matrix(rows, pred, num_classes),
+        distances=distances,
+        seconds=run.seconds,
+        seconds_per_1000=1000.0 * run.seconds / m if m else None,
         robust_accuracy=(n_correct - n_success) / n if target is None else None,
         note=_note(rule, n, n_correct, n_skipped),
-        x_adv=run["x_adv"], source_index=source.cpu() if run["x_adv"] is not None else None,
-        target=target.cpu() if run["x_adv"] is not None and target is not None else None,
-    )  # fmt: skip
-    logger.info("%s: success %d/%d, %.2fs", name, n_success, m, run["seconds"])
+        x_adv=run.x_adv,
+        source_index=source.cpu() if run.x_adv is not None else None,
+        target=target.cpu() if run.x_adv is not None and target is not None else None,
+    )
+    logger.info("%s: success %d/%d, %.2fs", name, n_success, m, run.seconds)
     return result
 
 

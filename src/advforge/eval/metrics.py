@@ -16,6 +16,8 @@ from advforge.errors import InputError
 # [0, 1] in float32, so an untouched value can still drift by ~1e-7 through round trips.
 L0_TOLERANCE = 1e-6
 
+DISTANCE_KEYS = ("l0", "l2", "linf")
+
 
 def lp_distances(
     x: torch.Tensor, x_adv: torch.Tensor, *, tol: float = L0_TOLERANCE

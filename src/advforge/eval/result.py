@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-DISTANCE_KEYS = ("l0", "l2", "linf")
+from advforge.eval.metrics import DISTANCE_KEYS
 
 # Fields kept in memory only: tensors are not part of the JSON report.
 _TENSOR_FIELDS = ("x_adv", "source_index", "target")

@@ -1,0 +1,132 @@
+"""The report writer: ``report.json`` (every number), ``report.md`` and one self-contained
+``report.html`` (tables of AI-GAN Tables II and VI, Fig. 3 sample grids, Fig. 4 heatmaps).
+
+All three documents are rendered in memory first and only then written, each atomically, so a
+failure never leaves a half-written report behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from advforge.errors import InputError
+from advforge.eval import tables
+from advforge.eval.result import AttackResult
+from advforge.utils.checkpoint import atomic_write_json, atomic_write_text
+
+REPORT_FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
+
+
+def markdown_table(results: Sequence[AttackResult]) -> str:
+    """The summary table the CLI prints: attack | targeted | clean acc | success | mean L2 |
+    mean Linf | s/1000."""
+    return tables.markdown(tables.summary_table(results))
+
+
+def build_meta(meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Caller's meta (seed, dataset, model, device, ...) plus versions and a UTC timestamp.
+
+    ``seed``, ``dataset``, ``model`` and ``device`` are always present (``None`` when unknown)
+    so a reader can rely on the keys.
+    """
+    import advforge  # lazily: the package root imports this subpackage
+
+    out: dict[str, Any] = {"seed": None, "dataset": None, "model": None, "device": None}
+    out.update(meta or {})
+    out.setdefault("version", advforge.__version__)
+    out.setdefault("torch", torch.__version__)
+    out.setdefault("python", platform.python_version())
+    out.setdefault("platform", platform.platform(terse=True))
+    out.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    return out
+
+
+def render_markdown(
+    results: Sequence[AttackResult],
+    meta: dict[str, Any],
+    *,
+    class_names: Sequence[str] | None = None,
+) -> str:
+    """The whole ``report.md`` as a string."""
+    parts = [f"# Attack report: {meta.get('model') or 'model'} on {meta.get('dataset') or 'data'}"]
+    parts += ["", "## Summary", "", markdown_table(results), "", *_notes(results)]
+    for targeted, title in (
+        (True, "Per-target success (AI-GAN Table II layout)"),
+        (False, "Per-true-class success (untargeted attacks)"),
+    ):
+        table = tables.per_class_table(results, class_names, targeted=targeted)
+        if table is not None:
+            parts += ["", f"## {title}", "", tables.markdown(table)]
+    parts += ["", "## Counts", "", tables.markdown(tables.counts_table(results))]
+    parts += ["", "## Distances ([0, 1] scale, over C*H*W values)", ""]
+    parts += [tables.markdown(tables.distance_table(results))]
+    parts += ["", "## Time for 1,000 attacks (AI-GAN Table VI)", ""]
+    parts += [tables.markdown(tables.timing_table(results)), ""]
+    parts += ["Wall time of the attack calls only (clean predictions and scoring excluded)."]
+    parts += [
+        "",
+        "## Hyperparameters",
+        "",
+        tables.markdown(tables.hyper_table(results)),
+    ]
+    parts += ["", "## Run", "", *(f"- {k}: {v}" for k, v in meta.items()), ""]
+    return "\n".join(parts)
+
+
+def _notes(results: Sequence[AttackResult]) -> list[str]:
+    notes = []
+    for name, r in zip(tables.unique_names(results), results, strict=True):
+        if r.note:
+            notes.append(f"- {name}: {r.note}")
+    return notes
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    results: Sequence[AttackResult],
+    meta: dict[str, Any],
+    *,
+    samples: dict[str, dict[str, Any]] | None = None,
+    class_names: Sequence[str] | None = None,
+) -> dict[str, Path]:
+    """Write ``report.json``, ``report.md`` and ``report.html`` into ``out_dir``.
+
+    Args:
+        out_dir: created if missing.
+        results: one :class:`AttackResult` per attack, in table order.
+        meta: run facts (``seed``, ``dataset``, ``model``, ``device``, ...); versions and a
+            timestamp are added (see :func:`build_meta`).
+        samples: attack name -> :func:`~advforge.eval.evaluate.sample_grid` output, drawn as
+            Fig. 3 grids in the HTML.
+        class_names: names for class indices (else the indices are shown).
+
+    Returns:
+        ``{"json": path, "md": path, "html": path}``.
+    """
+    from advforge.eval.html import render_html  # matplotlib is only needed here
+
+    results = list(results)
+    if not results or not all(isinstance(r, AttackResult) for r in results):
+        raise InputError("write_report needs a non-empty list of AttackResult")
+    num_classes = max(r.num_classes for r in results)
+    if class_names is not None and len(class_names) < num_classes:
+        raise InputError(f"class_names has {len(class_names)} names for {num_classes} classes")
+    full_meta = build_meta(meta)
+    if class_names is not None:
+        full_meta.setdefault("class_names", [str(c) for c in class_names])
+    payload = {"meta": full_meta, "attacks": [r.to_dict() for r in results]}
+    md = render_markdown(results, full_meta, class_names=class_names)
+    html = render_html(results, full_meta, samples=samples or {}, class_names=class_names)
+    out = Path(out_dir)
+    paths = {key: out / name for key, name in REPORT_FILES.items()}
+    atomic_write_json(paths["json"], payload)
+    atomic_write_text(paths["md"], md)
+    atomic_write_text(paths["html"], html)
+    return paths
