@@ -4,7 +4,6 @@ prints (DESIGN.md). Errors a user can cause print one line and exit with status 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -107,15 +106,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _dry_run_train_overrides(args: argparse.Namespace) -> dict:
-    """--dry-run trains one epoch of a tiny synthetic dataset whatever else was asked."""
-    from advforge.training import TrainConfig
+    """--dry-run trains one epoch on a tiny synthetic dataset, whatever else was asked."""
+    from advforge.cli.options import UNSET
 
-    out = getattr(args, "out", None)
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    extra = {"dataset": "synthetic", "epochs": 1}
-    if out in (None, argparse.SUPPRESS) and "out" in names:
+    extra: dict = {"dataset": "synthetic", "epochs": 1}
+    if getattr(args, "out", UNSET) is UNSET:
         extra["out"] = "runs/dry-run"
-    return {k: v for k, v in extra.items() if k in names}
+    return extra
 
 
 if __name__ == "__main__":  # pragma: no cover

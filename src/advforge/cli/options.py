@@ -19,7 +19,7 @@ from advforge.errors import InputError
 from advforge.utils.validate import parse_fraction
 
 C = TypeVar("C")
-_UNSET = object()
+UNSET = object()
 
 
 def _base_type(annotation: Any) -> Any:
@@ -57,12 +57,26 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
             items = value.split(",") if isinstance(value, str) else list(value)
             return [_coerce(v.strip() if isinstance(v, str) else v, item, name) for v in items if v != ""]
         if kind is dict or origin is dict:
-            if not isinstance(value, dict):
-                raise ValueError(value)
-            return dict(value)
+            return _parse_mapping(value)
         return str(value) if kind is str else value
     except (ValueError, TypeError):
         raise InputError(f"--{name.replace('_', '-')}: cannot read {value!r}") from None
+
+
+def _parse_mapping(value: Any) -> dict[str, Any]:
+    """A mapping from YAML, or ``key=value,key=value`` from a flag (values parsed as numbers
+    or booleans where they look like one)."""
+    if isinstance(value, dict):
+        return dict(value)
+    if not isinstance(value, str):
+        raise ValueError(value)
+    out: dict[str, Any] = {}
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise ValueError(pair)
+        out[key.strip()] = yaml.safe_load(raw)
+    return out
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -76,12 +90,12 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
         help_text = f.metadata.get("help", "")
         if kind is bool:
             parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=_UNSET,
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=UNSET,
                 help=help_text,
             )
         else:
             parser.add_argument(
-                flag, dest=f.name, default=_UNSET, metavar=f.name.upper(), help=help_text,
+                flag, dest=f.name, default=UNSET, metavar=f.name.upper(), help=help_text,
                 **({"choices": f.metadata["choices"]} if "choices" in f.metadata else {}),
             )
 
@@ -111,8 +125,8 @@ def build_config(cls: type[C], args: argparse.Namespace, extra: dict[str, Any] |
                 raise InputError(f"--config: unknown option {key!r} for this command")
             values[key] = _coerce(value, hints[key], key)
     for key in known:
-        value = getattr(args, key, _UNSET)
-        if value is not _UNSET:
+        value = getattr(args, key, UNSET)
+        if value is not UNSET:
             values[key] = _coerce(value, hints[key], key)
     values.update(extra or {})
     try:
