@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=(cls.__doc__ or "").strip())
         add_dataclass_flags(p, cls)
         _add_common(p)
+    from advforge.cli.train_attacker import add_parser as add_train_attacker
+
+    add_train_attacker(sub, _add_common)
     return parser
 
 
@@ -63,6 +67,9 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if int(os.environ.get("RANK", "0")) != 0:
+        # Under torchrun every rank runs this; only rank 0 speaks (and writes, see training).
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -88,6 +95,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return commands.cmd_datasets()
     device = resolve_device(args.device)
     flags = {"dry_run": args.dry_run, "quiet": args.quiet}
+    if args.command == "train-attacker":
+        from advforge.cli.train_attacker import cmd_train_attacker
+
+        return cmd_train_attacker(args, device, deterministic=args.deterministic, **flags)
     if args.command == "train-classifier":
         extra = _dry_run_train_overrides(args) if args.dry_run else None
         cfg = build_config(TrainConfig, args, extra)

@@ -17,8 +17,9 @@ from advforge.cli.configs import DemoConfig
 from advforge.cli.runtime import DRY_RUN_DATA, make_progress
 from advforge.cli.specs import build_attack
 
-# Model B's training recipe on mnist5k (measured: see README, Benchmarks).
-DEMO_TRAIN = {"arch": "model_b", "epochs": 10}
+# Model B's recipe on mnist5k (configs/train_model_b_mnist5k.yaml; 98.0% test accuracy).
+DEMO_TRAIN = {"arch": "model_b", "epochs": 30, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,
+              "lr_milestones": (20,), "lr_gamma": 0.1, "augment": "shift"}
 
 # The attacks the demo runs, with the paper's budget conventions (eps filled from the dataset).
 DEMO_ATTACKS = [

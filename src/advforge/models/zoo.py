@@ -8,6 +8,7 @@ nn.Module`` registered in :data:`MODELS`. Factories compute their flatten sizes 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 from torch import nn
@@ -50,16 +51,16 @@ def create(
             invalid for this architecture.
     """
     factory = MODELS.get(name)
-    for key, value in (("num_classes", num_classes), ("in_channels", in_channels),
-                       ("input_size", input_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"{key} must be a positive integer, got {value!r}")
+    check_positive_int("num_classes", num_classes)
+    check_positive_int("in_channels", in_channels)
+    check_positive_int("input_size", input_size)
     if num_classes < 2:
         raise InputError(f"num_classes must be >= 2, got {num_classes}")
-    try:
-        net = factory(num_classes, in_channels, input_size, **arch_kwargs)
+    try:  # bind first so a typo in arch_kwargs is a one-line error, not a deep TypeError
+        inspect.signature(factory).bind(num_classes, in_channels, input_size, **arch_kwargs)
     except TypeError as exc:
         raise InputError(f"bad arch_kwargs for model {name!r}: {exc}") from None
+    net = factory(num_classes, in_channels, input_size, **arch_kwargs)
     try:
         model = ImageClassifier(net, mean, std, num_classes=num_classes, in_channels=in_channels)
     except ValueError as exc:
@@ -93,6 +94,12 @@ def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
     """Raise InputError unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise InputError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_positive_int(name: str, value: object) -> None:
+    """Raise InputError unless ``value`` is an int >= 1 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
 
 
 def check_fraction(name: str, value: float) -> None:

@@ -1,0 +1,196 @@
+"""Classifier checkpoints: ``model.safetensors`` (weights only) + ``config.json``.
+
+``config.json`` holds everything needed to rebuild the network (registry name, kwargs, input
+shape, normalisation) plus provenance (dataset, seed, package version, metrics, time). Loading
+never unpickles: the architecture comes from the registry and the weights from safetensors.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from advforge.errors import AdvforgeError, CheckpointError
+from advforge.models.wrapper import ImageClassifier
+from advforge.utils.checkpoint import (
+    atomic_write_json,
+    load_safetensors,
+    read_json,
+    save_safetensors,
+)
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+FORMAT = "advforge-classifier-v1"
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # added by DistributedDataParallel / torch.compile
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """Strip DistributedDataParallel / DataParallel (``.module``) and torch.compile
+    (``._orig_mod``) wrappers, returning the module that owns the weights."""
+    while True:
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop ``module.`` / ``_orig_mod.`` prefixes (at any depth for ``_orig_mod.``, which
+    torch.compile inserts wherever a submodule was compiled)."""
+    out = {}
+    for key, value in state.items():
+        while key.startswith(_WRAPPER_PREFIXES):
+            key = key.split(".", 1)[1]
+        out[key.replace("._orig_mod.", ".")] = value
+    return out
+
+
+def save_model(
+    model: nn.Module,
+    run_dir: str | os.PathLike,
+    *,
+    arch: str,
+    arch_kwargs: dict[str, Any] | None,
+    dataset: str,
+    seed: int | None,
+    metrics: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``run_dir/model.safetensors`` and ``run_dir/config.json`` atomically.
+
+    Args:
+        model: an :class:`ImageClassifier` (possibly wrapped by DDP or torch.compile).
+        run_dir: output directory (created if missing).
+        arch: registry name the model was built with.
+        arch_kwargs: the architecture kwargs it was built with (JSON-serialisable).
+        dataset: dataset name the weights were trained on.
+        seed: training seed.
+        metrics: e.g. ``{"test_accuracy": 0.99, "train_seconds": 12.3}``.
+        extra: anything else worth keeping (training config, history); stored under ``extra``.
+
+    Returns:
+        ``run_dir`` as a Path.
+    """
+    from advforge import __version__  # lazy: advforge/__init__ imports this package
+
+    net = unwrap_model(model)
+    if not isinstance(net, ImageClassifier):
+        raise CheckpointError(f"save_model needs an ImageClassifier, got {type(net).__name__}")
+    input_size = getattr(net, "input_size", None)
+    if input_size is None:
+        raise CheckpointError("the model has no input_size; build it with advforge.models.create")
+    run_dir = Path(run_dir)
+    state = clean_state_dict({k: v for k, v in net.state_dict().items()})
+    config = {
+        "format": FORMAT,
+        "arch": arch,
+        "arch_kwargs": dict(arch_kwargs or {}),
+        "num_classes": net.num_classes,
+        "in_channels": net.in_channels,
+        "input_size": int(input_size),
+        "mean": net.mean.flatten().tolist(),
+        "std": net.std.flatten().tolist(),
+        "dataset": dataset,
+        "seed": seed,
+        "version": __version__,
+        "metrics": dict(metrics),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "extra": dict(extra or {}),
+    }
+    # Weights first, config last: config.json present means the pair is complete (an old
+    # config.json is removed first so it can never describe half-replaced weights).
+    (run_dir / CONFIG).unlink(missing_ok=True)
+    save_safetensors(run_dir / WEIGHTS, state, metadata={"format": FORMAT, "arch": arch})
+    atomic_write_json(run_dir / CONFIG, config)
+    log.info("saved %s to %s", arch, run_dir)
+    return run_dir
+
+
+def read_model_config(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """Read and check ``config.json`` of a run directory (CheckpointError if unusable)."""
+    run_dir = _resolve_run_dir(run_dir)
+    config = read_json(run_dir / CONFIG)
+    required = ("arch", "num_classes", "in_channels", "input_size", "mean", "std")
+    missing = [k for k in required if k not in config]
+    if missing:
+        raise CheckpointError(f"corrupt {run_dir / CONFIG}: missing {', '.join(missing)}")
+    if not isinstance(config.get("arch_kwargs", {}), dict):
+        raise CheckpointError(f"corrupt {run_dir / CONFIG}: arch_kwargs is not an object")
+    return config
+
+
+def load_model(run_dir: str | os.PathLike) -> ImageClassifier:
+    """Rebuild a saved classifier in eval mode, on the CPU, without unpickling anything.
+
+    Args:
+        run_dir: the directory :func:`save_model` wrote (a path to a file inside it works too).
+
+    Raises:
+        CheckpointError: missing directory, missing or corrupt ``config.json`` or
+            ``model.safetensors``, unknown architecture, or weights that do not match it.
+    """
+    from advforge.models.zoo import create
+
+    run_dir = _resolve_run_dir(run_dir)
+    config = read_model_config(run_dir)
+    try:
+        model = create(
+            config["arch"],
+            num_classes=config["num_classes"],
+            in_channels=config["in_channels"],
+            input_size=config["input_size"],
+            mean=config["mean"],
+            std=config["std"],
+            **config.get("arch_kwargs", {}),
+        )
+    except AdvforgeError as exc:
+        raise CheckpointError(f"cannot rebuild the model of {run_dir / CONFIG}: {exc}") from None
+    state = clean_state_dict(load_safetensors(run_dir / WEIGHTS))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"weights in {run_dir / WEIGHTS} do not match {config['arch']!r}: "
+            f"{_mismatch_summary(model.state_dict(), state, exc)}"
+        ) from None
+    return model.eval()
+
+
+def _resolve_run_dir(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.is_file() and path.name in (WEIGHTS, CONFIG):
+        path = path.parent
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint directory {path} does not exist")
+    return path
+
+
+def _mismatch_summary(
+    expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], exc: Exception
+) -> str:
+    """One line: missing / unexpected keys and the first shape mismatch."""
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+    for key in sorted(set(expected) & set(got)):
+        if expected[key].shape != got[key].shape:
+            parts.append(
+                f"{key} has shape {tuple(got[key].shape)}, expected {tuple(expected[key].shape)}"
+            )
+            break
+    return "; ".join(parts) or str(exc).splitlines()[0]

@@ -1,0 +1,156 @@
+"""Resumable training state in ONE safetensors file, with no pickle anywhere.
+
+Tensors (model weights and buffers, optimizer state tensors, torch RNG states) are safetensors
+entries; everything else (epoch, history, config, optimizer hyperparameters and scalar state,
+Python/NumPy RNG states) is a JSON document stored in the file's metadata. One file written
+atomically means the weights and the epoch counter can never disagree after a crash.
+
+Key layout: ``model.<state key>``, ``optim.<param id>.<name>``, ``rng.torch``, ``rng.cuda.<i>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from torch import nn
+
+from advforge.errors import CheckpointError
+from advforge.models.io import clean_state_dict
+from advforge.utils.checkpoint import save_safetensors
+
+STATE_FILE = "train_state.safetensors"
+FORMAT = "advforge-train-state-v1"
+
+
+def save_train_state(
+    path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict
+) -> None:
+    """Atomically write model, optimizer and RNG states plus ``meta`` (JSON-serialisable).
+
+    Args:
+        path: the state file (``<run_dir>/train_state.safetensors``).
+        model: the (unwrapped) model.
+        optimizer: its optimizer.
+        meta: e.g. ``{"epoch": 3, "history": [...], "config": {...}}``.
+    """
+    tensors = {f"model.{k}": v for k, v in clean_state_dict(model.state_dict()).items()}
+    opt = optimizer.state_dict()
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, entries in opt["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{pid}.{name}"] = value
+            else:
+                scalars.setdefault(str(pid), {})[name] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    np_state = np.random.get_state()
+    doc = dict(meta)
+    doc["optimizer"] = {"param_groups": opt["param_groups"], "scalars": scalars}
+    doc["rng"] = {
+        "python": _to_json(random.getstate()),
+        "numpy": [np_state[0], np_state[1].tolist(), *map(_py, np_state[2:])],
+    }
+    # safetensors metadata is str -> str, so the JSON document is one string value.
+    save_safetensors(path, tensors, metadata={"format": FORMAT, "state": json.dumps(doc)})
+
+
+def load_train_state(
+    path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> dict[str, Any]:
+    """Restore model, optimizer and RNG states written by :func:`save_train_state`.
+
+    Returns:
+        The JSON document (``epoch``, ``history``, ``config``, ...).
+
+    Raises:
+        CheckpointError: the file is missing, corrupt, of another format, or does not match
+            the model / optimizer.
+    """
+    tensors, doc = read_train_state(path)
+    apply_train_state(tensors, doc, model, optimizer, path)
+    return doc
+
+
+def apply_train_state(
+    tensors: dict[str, torch.Tensor],
+    doc: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    path: str | os.PathLike = "<state>",
+) -> None:
+    """Apply what :func:`read_train_state` returned (split out so callers can check ``doc``
+    before anything is modified)."""
+    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(model_state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"state {path} does not match the model: {_first(exc)}") from None
+    opt_state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            pid, name = key[6:].split(".", 1)
+            opt_state.setdefault(int(pid), {})[name] = value
+    for pid, entries in doc["optimizer"]["scalars"].items():
+        opt_state.setdefault(int(pid), {}).update(entries)
+    try:
+        groups = doc["optimizer"]["param_groups"]
+        optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"state {path} does not match the optimizer: {_first(exc)}") from None
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count())
+            if f"rng.cuda.{i}" in tensors]
+    if cuda:
+        torch.cuda.set_rng_state_all(cuda)
+    py = doc["rng"]["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npv = doc["rng"]["numpy"]
+    np.random.set_state((npv[0], np.asarray(npv[1], dtype=np.uint32), *npv[2:]))
+
+
+def read_train_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read the tensors and the JSON document of a state file without applying them."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no training state to resume at {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"corrupt training state {path}: {_first(exc)}") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an advforge training state")
+    try:
+        doc = json.loads(meta["state"])
+        _ = doc["epoch"], doc["optimizer"]["param_groups"], doc["rng"]["python"]
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"corrupt training state {path}: bad metadata ({exc})") from None
+    if "rng.torch" not in tensors:
+        raise CheckpointError(f"corrupt training state {path}: no RNG state")
+    return tensors, doc
+
+
+def _to_json(obj: Any) -> Any:
+    if isinstance(obj, tuple | list):
+        return [_to_json(v) for v in obj]
+    return obj
+
+
+def _py(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
