@@ -6,9 +6,7 @@ Every attack is called as ``attack(model, x, y, *, target=None) -> x_adv`` (see 
 from __future__ import annotations
 
 from advforge.attacks.base import Attack
-from advforge.registry import Registry
-
-ATTACKS: Registry[Attack] = Registry("attack")
+from advforge.attacks.registry import ATTACKS
 
 
 def create(name: str, **hyper) -> Attack:
@@ -27,6 +25,6 @@ def names() -> list[str]:
 
 
 # Importing the modules registers them.
-from advforge.attacks import cw, fgsm, lbfgs, pgd  # noqa: E402,F401
+from advforge.attacks import cw_l2, cw_linf, fgsm, lbfgs, pgd  # noqa: E402,F401
 
 __all__ = ["ATTACKS", "Attack", "create", "names"]

@@ -1,0 +1,16 @@
+"""Small-budget hyperparameters per attack so the registry-wide tests stay fast."""
+
+from __future__ import annotations
+
+FAST: dict[str, dict] = {
+    "pgd": {"steps": 3, "step_size": 0.1},
+    "pgd_l2": {"eps": 1.5, "steps": 3, "step_size": 0.5},
+    "cw_l2": {"steps": 20, "binary_search_steps": 2, "lr": 0.05, "initial_const": 1.0},
+    "cw_linf": {"steps": 5, "max_iterations": 15, "lr": 0.05},
+    "lbfgs": {"search_steps": 2, "max_iter": 5},
+}
+
+
+def fast_hyper(name: str) -> dict:
+    """Hyperparameters for a quick run of ``name`` (defaults for attacks not listed)."""
+    return dict(FAST.get(name, {}))
