@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 _EXAMPLES = """examples:
   advforge datasets
   advforge train-classifier --arch model_b --dataset mnist5k --out runs/model_b
-  advforge attack --attack pgd --model runs/model_b --dataset mnist5k --target 7 --save adv.safetensors
+  advforge attack --attack pgd --model runs/model_b --target 7 --save adv.safetensors
   advforge evaluate --model runs/model_b --attacks fgsm,pgd,cw_l2 --targets all --out reports/x
   advforge demo
 """

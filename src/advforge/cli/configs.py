@@ -25,7 +25,9 @@ def parse_target_rule(text: str) -> str | int:
     try:
         value = int(s)
     except ValueError:
-        raise InputError(f"target must be none, all, random or a class index, got {text!r}") from None
+        raise InputError(
+            f"target must be none, all, random or a class index, got {text!r}"
+        ) from None
     if value < 0:
         raise InputError(f"target class index must be >= 0, got {value}")
     return value
@@ -36,8 +38,10 @@ class DataOptions:
     """Options shared by every command that reads a dataset and a model."""
 
     model: str | None = field(default=None, metadata=_help("run directory of a trained classifier"))
-    dataset: str = field(default="mnist5k", metadata=_help("dataset name (see `advforge datasets`)"))
-    data_dir: str | None = field(default=None, metadata=_help("directory holding the dataset files"))
+    dataset: str = field(default="mnist5k",
+                         metadata=_help("dataset name (see `advforge datasets`)"))
+    data_dir: str | None = field(default=None,
+                                 metadata=_help("directory holding the dataset files"))
     split: str = field(default="test", metadata=_help("split to attack", choices=["train", "test"]))
     limit: int | None = field(default=None, metadata=_help("attack only the first N images"))
     batch_size: int = field(default=256, metadata=_help("images per attack call"))

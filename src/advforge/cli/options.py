@@ -55,7 +55,8 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
         if origin in (list, tuple):
             (item,) = typing.get_args(kind)[:1] or (str,)
             items = value.split(",") if isinstance(value, str) else list(value)
-            return [_coerce(v.strip() if isinstance(v, str) else v, item, name) for v in items if v != ""]
+            items = [v.strip() if isinstance(v, str) else v for v in items]
+            return [_coerce(v, item, name) for v in items if v != ""]
         if kind is dict or origin is dict:
             return _parse_mapping(value)
         return str(value) if kind is str else value
@@ -107,7 +108,8 @@ def read_yaml_config(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise InputError(f"--config: {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+        first = str(exc).splitlines()[0]
+        raise InputError(f"--config: {path} is not valid YAML ({first})") from None
     if not isinstance(data, dict):
         raise InputError(f"--config: {path} must hold a mapping of option: value")
     return {str(k).replace("-", "_"): v for k, v in data.items()}

@@ -18,7 +18,7 @@ import torch
 
 from advforge.cli.configs import _help
 from advforge.cli.options import UNSET, add_dataclass_flags, build_config, config_to_yaml
-from advforge.cli.runtime import DRY_RUN_DATA, check_model_fits, load_splits, make_progress
+from advforge.cli.runtime import check_model_fits, load_splits, make_progress
 from advforge.errors import InputError
 from advforge.utils.checkpoint import atomic_write_text
 from advforge.utils.seed import seed_everything
@@ -32,7 +32,8 @@ DRY_RUN_OVERRIDES = {"epochs": 1, "batch_size": 32, "g_ch": 8, "d_ch": 8, "eval_
 class AttackerRunOptions:
     """What to attack, with which data, and where the run goes."""
 
-    model: str | None = field(default=None, metadata=_help("run directory of the target classifier"))
+    model: str | None = field(default=None,
+                              metadata=_help("run directory of the target classifier"))
     dataset: str = field(default="mnist5k", metadata=_help("dataset to train on"))
     data_dir: str | None = field(default=None, metadata=_help("directory holding the dataset"))
     out: str = field(default="runs/attacker", metadata=_help("run directory to write"))

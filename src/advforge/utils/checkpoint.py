@@ -37,7 +37,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    text = json.dumps(obj, indent=2, default=_json_default)
+    atomic_write_text(path, text + "\n")
 
 
 def _json_default(obj: Any) -> Any:
@@ -67,7 +68,9 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def save_safetensors(
-    path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+    path: str | os.PathLike,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Atomically save tensors (moved to CPU, made contiguous) as safetensors."""
     path = Path(path)
