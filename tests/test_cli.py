@@ -133,3 +133,18 @@ def test_failed_run_writes_no_report(model_dir, tmp_path, capsys):
     _fails(["evaluate", "--dry-run", "--model", str(model_dir), "--attacks", "fgsm,nosuch",
             "--out", str(out)], capsys, mentions="nosuch")
     assert not (out / "report.json").exists()
+
+
+def test_demo_dry_run_trains_everything_and_reuses_it(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--dry-run", "--quiet", "--out", str(out)]) == 0
+    for path in ("model_b/model.safetensors", "aigan/generator.safetensors",
+                 "advgan/config.json", "report/report.json", "report/report.html"):
+        assert (out / path).is_file(), path
+    report = json.loads((out / "report" / "report.json").read_text())
+    names = [a["attack"] for a in report["attacks"]]
+    assert names[0] == "fgsm" and any(n.startswith("aigan=") for n in names)
+    assert all(a["targeted"] for a in report["attacks"])
+    capsys.readouterr()
+    assert main(["demo", "--dry-run", "--quiet", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.count("reusing") == 3

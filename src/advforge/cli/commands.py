@@ -86,7 +86,7 @@ def cmd_attack(cfg: AttackConfig, device: torch.device, *, dry_run: bool, quiet:
     out = Path(cfg.out) if cfg.out else None
     splits, model, x, y, eps = _prepare(cfg, device, dry_run, out)
     spec = _dry_run_spec(cfg.attack) if dry_run else cfg.attack
-    name, attack, hyper = build_attack(spec, eps=eps)
+    name, attack, hyper = build_attack(spec, eps=eps, device=device)
     targets = resolve_targets(parse_target_rule(cfg.target), y, splits.num_classes, cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     result = evaluate(attack, model, x, y, targets=targets, batch_size=cfg.batch_size,
@@ -122,7 +122,7 @@ def cmd_evaluate(cfg: EvalConfig, device: torch.device, *, dry_run: bool, quiet:
     out = Path(cfg.out)
     splits, model, x, y, eps = _prepare(cfg, device, dry_run, out)
     specs = [_dry_run_spec(s) if dry_run else s for s in cfg.attacks]
-    built = [build_attack(s, eps=eps) for s in specs]  # fail on a bad name before any work
+    built = [build_attack(s, eps=eps, device=device) for s in specs]  # fail on a bad name before any work
     targets = resolve_targets(parse_target_rule(cfg.targets), y, splits.num_classes, cfg.seed)
     results, samples = [], {}
     for name, attack, hyper in built:

@@ -52,7 +52,7 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, Any]]:
     return name.strip(), None, hyper
 
 
-def build_attack(spec: str, *, eps: float) -> tuple[str, Any, dict]:
+def build_attack(spec: str, *, eps: float, device: Any = None) -> tuple[str, Any, dict]:
     """Return (display name, attack callable, hyperparameters) for ``spec``.
 
     The dataset's budget fills ``eps`` when the attack has one and the spec does not set it.
@@ -64,6 +64,8 @@ def build_attack(spec: str, *, eps: float) -> tuple[str, Any, dict]:
         from advforge.generative import load_attacker
 
         attacker = load_attacker(run_dir)
+        if device is not None:
+            attacker = attacker.to(device)
         return f"{name}={run_dir}", attacker, {"run_dir": run_dir, "eps": attacker.eps}
     cls = attacks.ATTACKS.get(name)
     fields = {f.name: f for f in dataclasses.fields(cls)}
