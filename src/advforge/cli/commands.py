@@ -122,7 +122,8 @@ def cmd_evaluate(cfg: EvalConfig, device: torch.device, *, dry_run: bool, quiet:
     out = Path(cfg.out)
     splits, model, x, y, eps = _prepare(cfg, device, dry_run, out)
     specs = [_dry_run_spec(s) if dry_run else s for s in cfg.attacks]
-    built = [build_attack(s, eps=eps, device=device) for s in specs]  # fail on a bad name before any work
+    # Build every attack first: a bad name or hyperparameter fails before any work is done.
+    built = [build_attack(s, eps=eps, device=device) for s in specs]
     targets = resolve_targets(parse_target_rule(cfg.targets), y, splits.num_classes, cfg.seed)
     results, samples = [], {}
     for name, attack, hyper in built:
