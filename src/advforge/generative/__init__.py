@@ -1,0 +1,36 @@
+"""Learned attackers: AI-GAN (conditional, one generator for every target) and AdvGAN (one
+generator per target), their training loops, and the adapter that makes a trained generator an
+ordinary attack.
+
+Example:
+    >>> from advforge.generative import AIGANConfig, fit_aigan, load_attacker
+    >>> metrics = fit_aigan(AIGANConfig(epochs=5), model, splits.train, val=splits.test,
+    ...                     run_dir="runs/aigan")
+    >>> attack = load_attacker("runs/aigan")
+    >>> x_adv = attack(model, x, y, target=torch.full_like(y, 3))
+"""
+
+from __future__ import annotations
+
+from advforge.generative.advgan import AdvGANConfig
+from advforge.generative.advgan import fit as fit_advgan
+from advforge.generative.aigan import AIGANConfig, AIGANTrainer
+from advforge.generative.aigan import fit as fit_aigan
+from advforge.generative.base import GeneratorAttack, RoutedGeneratorAttack, load_attacker
+from advforge.generative.distill import Distiller, QueryOnly
+from advforge.generative.nets import Discriminator, Generator
+
+__all__ = [
+    "AIGANConfig",
+    "AIGANTrainer",
+    "AdvGANConfig",
+    "Discriminator",
+    "Distiller",
+    "Generator",
+    "GeneratorAttack",
+    "QueryOnly",
+    "RoutedGeneratorAttack",
+    "fit_advgan",
+    "fit_aigan",
+    "load_attacker",
+]

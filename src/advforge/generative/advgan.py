@@ -1,0 +1,285 @@
+"""AdvGAN (Xiao et al., "Generating Adversarial Examples with Adversarial Networks", IJCAI
+2018): the per-target baseline AI-GAN compares with (AI-GAN Sec. III-D, Tables III-IV).
+
+An unconditional generator G(x) is trained for one fixed target class t with
+
+    L = w_adv * L_adv + w_gan * L_GAN + w_hinge * L_hinge
+
+where L_GAN is the least-squares GAN loss (as in the authors' released code), L_adv the C&W
+targeted margin max(max_{i != t} Z_i - Z_t, -kappa) on the target's logits, and
+L_hinge = E max(0, ||G(x)||_2 - c) the soft hinge on the perturbation's L2 norm. The output is
+clipped to the L-inf eps-ball (G ends in eps * tanh), the "clipping trick" of their code.
+``target="all"`` trains one generator per class, one after the other, in ``target_<t>/``
+subdirectories, and records each one's training time. The networks are AI-GAN's (without the
+conditioning and the class head) so the comparison isolates the method, not the architecture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from advforge import __version__
+from advforge.errors import InputError
+from advforge.generative import loop
+from advforge.generative.common import (
+    Progress,
+    as_tensors,
+    cw_target_loss,
+    descend,
+    gan_loss,
+    heldout_success,
+    jsonable,
+    model_device,
+    model_identity,
+)
+from advforge.generative.nets import Discriminator, Generator
+from advforge.generative.state import CONFIG_FILE, write_checkpoint
+from advforge.utils.checkpoint import atomic_write_json, read_json
+from advforge.utils.modes import model_mode
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class AdvGANConfig:
+    """Hyperparameters of ``advforge train-attacker advgan``.
+
+    Attributes:
+        eps: L-inf clip of the perturbation on the [0, 1] scale.
+        target: the target class, or ``"all"`` for one generator per class.
+        epochs, batch_size, lr, beta1, beta2: training schedule (Adam).
+        lr_schedule: ``"constant"`` or ``"cosine"`` decay to 0 over ``epochs``.
+        kappa: C&W confidence of L_adv.
+        w_adv, w_gan, w_hinge: loss weights (the authors' code weighs L_adv by 10).
+        hinge_c: the hinge's L2 bound c; None means ``hinge_frac * eps * sqrt(C*H*W)``.
+        hinge_frac: c as a fraction of the L2 norm of a full-eps perturbation.
+        g_ch, g_res_blocks, g_template, g_skip, d_ch, spectral_norm: the networks, AI-GAN's
+            defaults (see :mod:`.nets`).
+        eval_size: held-out images for the final success (0 to skip).
+        seed: seeds networks, batch order and evaluation.
+    """
+
+    eps: float = 0.3
+    target: int | str = 0
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 0.002
+    lr_schedule: str = "cosine"
+    beta1: float = 0.5
+    beta2: float = 0.999
+    kappa: float = 0.0
+    w_adv: float = 10.0
+    w_gan: float = 1.0
+    w_hinge: float = 1.0
+    hinge_c: float | None = None
+    hinge_frac: float = 0.5
+    g_ch: int = 16
+    g_res_blocks: int = 1
+    g_template: bool = False
+    g_skip: bool = True
+    d_ch: int = 16
+    spectral_norm: bool = False
+    eval_size: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.eps <= 1:
+            raise InputError(f"eps must lie in (0, 1], got {self.eps}")
+        if self.target != "all" and (isinstance(self.target, bool)
+                                     or not isinstance(self.target, int) or self.target < 0):
+            raise InputError(f"target must be a class index or 'all', got {self.target!r}")
+        if self.epochs < 0 or self.eval_size < 0 or self.batch_size < 2:
+            raise InputError("epochs and eval_size must be >= 0 and batch_size >= 2")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
+        if not self.lr > 0 or self.kappa < 0 or (self.hinge_c is not None and self.hinge_c < 0):
+            raise InputError("lr must be > 0, kappa and hinge_c >= 0")
+
+
+class AdvGANTrainer:
+    """Networks, optimizers and RNG of one single-target AdvGAN run."""
+
+    def __init__(self, cfg: AdvGANConfig, target: nn.Module, *, target_class: int,
+                 num_classes: int, in_channels: int, image_size: int) -> None:
+        self.cfg, self.target_class, self.num_classes = cfg, target_class, num_classes
+        device = model_device(target)
+        torch.manual_seed(cfg.seed + target_class)
+        self.G = Generator(in_channels, image_size, None, cfg.eps, ch=cfg.g_ch,
+                           res_blocks=cfg.g_res_blocks, template=cfg.g_template,
+                           skip=cfg.g_skip).to(device)
+        self.D = Discriminator(in_channels, None, ch=cfg.d_ch, spectral=cfg.spectral_norm).to(
+            device)
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        self.rng = torch.Generator(device=device).manual_seed(cfg.seed + target_class)
+        self.judge = target
+        d = in_channels * image_size * image_size
+        self.hinge_c = cfg.hinge_c if cfg.hinge_c is not None else (
+            cfg.hinge_frac * cfg.eps * math.sqrt(d))
+
+    def schedule(self, epoch: float) -> dict[str, float]:
+        lr = self.cfg.lr * loop.lr_factor(self.cfg.lr_schedule, epoch, self.cfg.epochs)
+        loop.set_lr(lr, self.opt_g, self.opt_d)
+        return {"lr": lr}
+
+    # ---- Discriminator: LSGAN, D(x) -> 1 for clean, D(x + G(x)) -> 0 ----
+    def discriminator_step(self, x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, float]:
+        self.D.train()
+        source, _ = self.D(torch.cat([x, x_adv]))
+        b = x.shape[0]
+        loss = (gan_loss(source[:b], clean=True, kind="lsgan")
+                + gan_loss(source[b:], clean=False, kind="lsgan"))
+        descend(self.opt_d, loss, list(self.D.parameters()))
+        return {"d_gan": loss.item()}
+
+    # ---- Generator: w_adv * L_adv + w_gan * L_GAN + w_hinge * L_hinge ----
+    def generator_step(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.cfg
+        self.G.train()
+        delta = self.G(x)  # (B, C, H, W), |delta| <= eps
+        x_adv = (x + delta).clamp(0.0, 1.0)
+        t = torch.full((x.shape[0],), self.target_class, device=x.device)
+        with model_mode(self.judge, "eval"):
+            logits = self.judge(x_adv)
+        loss_adv = cw_target_loss(logits, t, cfg.kappa)
+        source, _ = self.D(x_adv)
+        loss_gan = gan_loss(source, clean=True, kind="lsgan")
+        loss_hinge = (delta.flatten(1).norm(dim=1) - self.hinge_c).clamp_min(0).mean()
+        loss = cfg.w_adv * loss_adv + cfg.w_gan * loss_gan + cfg.w_hinge * loss_hinge
+        descend(self.opt_g, loss, list(self.G.parameters()))
+        return x_adv.detach(), {
+            "g_loss": loss.item(), "g_adv": loss_adv.item(), "g_gan": loss_gan.item(),
+            "g_hinge": loss_hinge.item(),
+            "train_success": (logits.argmax(1) == t).float().mean().item()}
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """The authors' order: D on the current G's output, then G."""
+        with torch.no_grad():
+            x_adv = (x + self.G(x)).clamp(0.0, 1.0)
+        stats = self.discriminator_step(x, x_adv)
+        _, g_stats = self.generator_step(x)
+        return {**stats, **g_stats}
+
+    def forge(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
+        with torch.no_grad(), model_mode(self.G, "eval"):
+            return self.G.perturb(x)
+
+    def quick_success(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        keep = y != self.target_class
+        xs = x[keep][:256]
+        with torch.no_grad(), model_mode(self.judge, "eval"):
+            pred = self.judge(self.forge(xs)).argmax(1)
+        return (pred == self.target_class).float().mean().item()
+
+    def state_parts(self) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer]]:
+        return {"G": self.G, "D": self.D}, {"G": self.opt_g, "D": self.opt_d}
+
+
+def _fit_one(cfg: AdvGANConfig, target: nn.Module, t: int, data: tuple, *,
+             run_dir: Path | None, resume: bool, progress: Progress,
+             info: dict[str, Any]) -> dict[str, Any]:
+    """Train (or resume) the generator of target class ``t``; write its run directory."""
+    x, y, xv, yv = data
+    keep = y != t  # inputs already of class t teach nothing about reaching t
+    trainer = AdvGANTrainer(cfg, target, target_class=t, num_classes=info["num_classes"],
+                            in_channels=x.shape[1], image_size=x.shape[2])
+    meta = loop.start(trainer, run_dir, resume)
+    loop.train_epochs(trainer, x[keep], y[keep], xv, yv, meta, run_dir, progress, f"advgan-{t}")
+    metrics: dict[str, Any] = {
+        "epochs": meta["epoch"], "history": meta["history"], "seconds": meta["seconds"],
+        "train_seconds": sum(meta["seconds"].values()), "threads": torch.get_num_threads()}
+    if cfg.eval_size:
+        metrics["final"] = heldout_success(trainer.forge, target, xv[: cfg.eval_size],
+                                           yv[: cfg.eval_size], info["num_classes"], [t])
+        metrics["success"] = metrics["final"]["success"]
+        log.info("advgan target %d: success %.4f", t, metrics["success"])
+    if run_dir is not None:
+        write_checkpoint(run_dir, trainer.G, {
+            **info, "kind": "advgan", "target": t, "eps": cfg.eps,
+            "generator": {"class": "Generator", "kwargs": trainer.G.arch_kwargs()},
+            "training": jsonable(dataclasses.asdict(cfg)), "metrics": jsonable(metrics)})
+    return metrics
+
+
+def fit(
+    cfg: AdvGANConfig,
+    target: nn.Module,
+    train: Any,
+    *,
+    val: Any = None,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: Progress = None,
+    dataset: str | None = None,
+    target_run_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train AdvGAN for ``cfg.target`` (a class, or every class in turn) against ``target``.
+
+    Args: as :func:`advforge.generative.aigan.fit`.
+
+    Returns:
+        Metrics; for ``"all"``: per-target metrics, per-target and total training seconds,
+        and the success averaged over targets.
+    """
+    device = model_device(target)
+    x, y = (t.to(device) for t in as_tensors(train, "train"))
+    xv, yv = (t.to(device) for t in (as_tensors(val, "val") if val is not None else (x, y)))
+    num_classes = int(getattr(target, "num_classes", 0) or int(y.max()) + 1)
+    info = {"format_version": 1, "dataset": dataset, "num_classes": num_classes,
+            "in_channels": x.shape[1], "image_size": [x.shape[2], x.shape[3]],
+            "target_model": model_identity(target, target_run_dir), "seed": cfg.seed,
+            "version": __version__}
+    run_dir = Path(run_dir) if run_dir is not None else None
+    data = (x, y, xv, yv)
+    if cfg.target != "all":
+        if cfg.target >= num_classes:
+            raise InputError(f"target {cfg.target} is not a class of {num_classes}")
+        return _fit_one(cfg, target, cfg.target, data, run_dir=run_dir, resume=resume,
+                        progress=progress, info=info)
+    return _fit_all(cfg, target, data, run_dir=run_dir, resume=resume, progress=progress,
+                    info=info)
+
+
+def _fit_all(cfg: AdvGANConfig, target: nn.Module, data: tuple, *, run_dir: Path | None,
+             resume: bool, progress: Progress, info: dict[str, Any]) -> dict[str, Any]:
+    """One generator per class, sequentially; finished ones are kept when resuming."""
+    per_target, runs = {}, {}
+    for t in range(info["num_classes"]):
+        sub = run_dir / f"target_{t}" if run_dir is not None else None
+        runs[str(t)] = f"target_{t}"
+        done = sub is not None and resume and (sub / CONFIG_FILE).is_file()
+        if done and read_json(sub / CONFIG_FILE).get("training", {}).get("epochs") == cfg.epochs:
+            per_target[t] = read_json(sub / CONFIG_FILE)["metrics"]
+            log.info("advgan target %d already trained in %s", t, sub)
+            continue
+        start = time.perf_counter()
+        per_target[t] = _fit_one(cfg, target, t, data, run_dir=sub, resume=resume,
+                                 progress=progress, info=info)
+        log.info("advgan target %d trained in %.1f s", t, time.perf_counter() - start)
+    metrics: dict[str, Any] = {
+        "per_target": per_target,
+        "per_target_seconds": {t: m["train_seconds"] for t, m in per_target.items()},
+        "train_seconds": sum(m["train_seconds"] for m in per_target.values()),
+        "threads": torch.get_num_threads()}
+    finals = [m["final"] for m in per_target.values() if "final" in m]
+    if finals:
+        pairs = sum(f["pairs"] for f in finals)
+        metrics["final"] = {
+            "success": sum(f["success"] * f["pairs"] for f in finals) / max(pairs, 1),
+            "per_target": {t: m["final"]["success"] for t, m in per_target.items()
+                           if "final" in m}, "pairs": pairs}
+        metrics["success"] = metrics["final"]["success"]
+    if run_dir is not None:
+        atomic_write_json(run_dir / CONFIG_FILE, {
+            **info, "kind": "advgan", "target": "all", "eps": cfg.eps, "runs": runs,
+            "training": jsonable(dataclasses.asdict(cfg)), "metrics": jsonable(metrics)})
+    return metrics

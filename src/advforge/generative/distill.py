@@ -1,0 +1,113 @@
+"""Black-box mode by dynamic distillation (AI-GAN Sec. V-D).
+
+The target is reachable only through :class:`QueryOnly`: images in, detached probabilities
+out, under ``torch.no_grad()``. A local model f_d (Model C for 28x28 data, ResNet20 for 32x32)
+distils those probabilities on clean and generated images and is updated after every AI-GAN
+update ("similar to adversarial training, f_d is updated every time after updating AI-GAN");
+the generator attacks f_d in white-box fashion. The distillation loss is
+KL(p_target || p_local), i.e. soft cross-entropy up to the target's (constant) entropy.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advforge.generative.common import ProgressReporter, iterate_batches
+from advforge.utils.modes import model_mode
+
+log = logging.getLogger(__name__)
+
+
+class QueryOnly(nn.Module):
+    """A target model that can be queried for output probabilities and nothing else.
+
+    The target is kept outside this module's tree (``parameters()`` is empty, ``state_dict()``
+    holds nothing of it), inputs are detached and the query runs under ``torch.no_grad()`` in
+    eval mode, so no graph through the target can ever exist. ``queries`` counts the images
+    sent, the usual cost measure of a black-box attack.
+    """
+
+    def __init__(self, target: nn.Module) -> None:
+        super().__init__()
+        object.__setattr__(self, "_target", target)  # not registered as a submodule
+        self.num_classes = getattr(target, "num_classes", None)
+        self.in_channels = getattr(target, "in_channels", None)
+        self.queries = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, K) probabilities
+        with torch.no_grad(), model_mode(self._target, "eval"):
+            probs = F.softmax(self._target(x.detach()), dim=1)
+        self.queries += int(x.shape[0])
+        return probs.detach()
+
+
+def make_local_model(
+    arch: str | None,
+    *,
+    num_classes: int,
+    in_channels: int,
+    image_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> nn.Module:
+    """The substitute f_d from the model registry; ``arch=None`` picks the paper's choice:
+    Model C for images up to 28x28 (MNIST), ResNet20 above (CIFAR)."""
+    from advforge import models
+
+    arch = arch or ("model_c" if image_size <= 28 else "resnet20")
+    return models.create(arch, num_classes=num_classes, in_channels=in_channels,
+                         input_size=image_size, mean=list(mean), std=list(std))
+
+
+class Distiller:
+    """Keeps the local model f_d close to the target on the images the attack produces.
+
+    Args:
+        oracle: the query-only target.
+        local: the substitute f_d (trained in place).
+        lr: Adam learning rate of f_d.
+    """
+
+    def __init__(self, oracle: QueryOnly, local: nn.Module, *, lr: float) -> None:
+        self.oracle, self.local = oracle, local
+        self.optimizer = torch.optim.Adam(local.parameters(), lr=lr)
+
+    def step(self, x: torch.Tensor) -> dict[str, float]:
+        """One distillation update on the images ``x`` (B, C, H, W); returns loss, agreement."""
+        p_target = self.oracle(x)  # (B, K), detached, no graph through the target
+        with model_mode(self.local, "train"):
+            log_q = F.log_softmax(self.local(x.detach()), dim=1)
+        loss = F.kl_div(log_q, p_target, reduction="batchmean")  # KL(p_target || q)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        agree = (log_q.argmax(1) == p_target.argmax(1)).float().mean()
+        return {"distill_kl": loss.item(), "distill_agree": agree.item()}
+
+    def warmup(
+        self, x: torch.Tensor, *, epochs: int, batch_size: int, rng: torch.Generator,
+        progress: Any = None,
+    ) -> list[float]:
+        """Distil on clean training images before the GAN starts, so the generator's first
+        updates attack a model that already mimics the target (a static-distillation start;
+        the paper leaves f_d's initialisation open)."""
+        dummy = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        bar = ProgressReporter(progress, epochs * math.ceil(x.shape[0] / batch_size), "distil")
+        history = []
+        for epoch in range(epochs):
+            stats = []
+            for xb, _ in iterate_batches(x, dummy, batch_size, rng):
+                stats.append(self.step(xb))
+                bar.update({"phase": "distill", "epoch": epoch, **stats[-1]})
+            history.append(sum(s["distill_kl"] for s in stats) / max(len(stats), 1))
+            log.info("distillation warm-up epoch %d/%d: KL %.4f, agreement %.3f", epoch + 1,
+                     epochs, history[-1], sum(s["distill_agree"] for s in stats) / len(stats))
+        bar.close()
+        return history

@@ -1,0 +1,127 @@
+"""The epoch loop shared by AI-GAN and AdvGAN: start or resume, train, log, save state.
+
+A trainer offers ``cfg`` (with ``epochs``, ``batch_size``), ``rng``, ``judge`` (the model
+success is measured on), ``schedule(epoch: float) -> dict`` (sets learning rates etc. for the
+fractional epoch about to run), ``train_step(x, y) -> dict``, ``quick_success(x, y) -> float``
+and ``state_parts() -> (modules, optimizers)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from advforge.errors import InputError
+from advforge.generative.common import Progress, ProgressReporter, iterate_batches, jsonable
+from advforge.generative.state import (
+    has_training_state,
+    load_training_state,
+    save_training_state,
+)
+
+log = logging.getLogger(__name__)
+
+# Fields that may change when a run is resumed (the rest must match the saved run).
+RESUMABLE_CHANGES = ("epochs", "eval_size")
+
+
+class Trainer(Protocol):
+    cfg: Any
+    rng: torch.Generator
+    judge: nn.Module
+
+    def schedule(self, epoch: float) -> dict[str, float]: ...
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]: ...
+
+    def quick_success(self, x: torch.Tensor, y: torch.Tensor) -> float: ...
+
+    def state_parts(self) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer]]: ...
+
+
+def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any]:
+    """Fresh bookkeeping, or the saved one (with every weight restored) when resuming."""
+    config = jsonable(dataclasses.asdict(trainer.cfg))
+    meta: dict[str, Any] = {"epoch": 0, "history": [], "seconds": {}, "phases": {},
+                            "queries": 0, "config": config}
+    if run_dir is None or not resume:
+        return meta
+    if not has_training_state(run_dir):
+        log.warning("resume requested but %s holds no training state; starting afresh", run_dir)
+        return meta
+    modules, optimizers = trainer.state_parts()
+    meta = load_training_state(run_dir, modules=modules, optimizers=optimizers, rng=trainer.rng)
+    changed = [k for k in config
+               if k not in RESUMABLE_CHANGES and meta["config"].get(k) != config[k]]
+    if changed:
+        raise InputError(f"cannot resume {run_dir} with a different {', '.join(changed)}")
+    meta["config"] = config
+    log.info("resuming %s after epoch %d", run_dir, meta["epoch"])
+    return meta
+
+
+def save(trainer: Trainer, run_dir: Path | None, meta: dict[str, Any]) -> None:
+    if run_dir is not None:
+        modules, optimizers = trainer.state_parts()
+        save_training_state(run_dir, modules=modules, optimizers=optimizers, rng=trainer.rng,
+                            meta=meta)
+
+
+def lr_factor(schedule: str, epoch: float, epochs: int) -> float:
+    """``constant``: 1; ``cosine``: half a cosine from 1 down to 0 over ``epochs``."""
+    if schedule == "cosine" and epochs > 0:
+        return 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
+    if schedule not in ("constant", "cosine"):
+        raise InputError(f"lr_schedule must be constant or cosine, got {schedule!r}")
+    return 1.0
+
+
+def set_lr(lr: float, *optimizers: torch.optim.Optimizer) -> None:
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
+def _epoch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, bar: ProgressReporter,
+           epoch: int, desc: str) -> dict[str, float]:
+    per_epoch = math.ceil(x.shape[0] / trainer.cfg.batch_size)
+    sums: dict[str, float] = {}
+    count = 0
+    for xb, yb in iterate_batches(x, y, trainer.cfg.batch_size, trainer.rng):
+        sched = trainer.schedule(epoch + count / per_epoch)
+        stats = trainer.train_step(xb, yb)
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0.0) + v
+        count += 1
+        bar.update({"phase": desc, "epoch": epoch, **sched, **stats})
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+def train_epochs(
+    trainer: Trainer, x: torch.Tensor, y: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor,
+    meta: dict[str, Any], run_dir: Path | None, progress: Progress, desc: str,
+) -> None:
+    """Run the remaining epochs; after each, log the mean losses and the held-out success
+    and save the resumable state."""
+    epochs = trainer.cfg.epochs
+    steps = (epochs - meta["epoch"]) * math.ceil(x.shape[0] / trainer.cfg.batch_size)
+    bar = ProgressReporter(progress, max(steps, 0), desc)
+    for epoch in range(meta["epoch"], epochs):
+        start, q0 = time.perf_counter(), getattr(trainer.judge, "queries", 0)
+        losses = _epoch(trainer, x, y, bar, epoch, desc)
+        meta["seconds"]["gan"] = meta["seconds"].get("gan", 0.0) + time.perf_counter() - start
+        meta["queries"] += getattr(trainer.judge, "queries", 0) - q0
+        losses["heldout_success"] = trainer.quick_success(xv, yv)
+        meta["history"].append(losses)
+        meta["epoch"] = epoch + 1
+        log.info("%s epoch %d/%d: %s", desc, epoch + 1, epochs,
+                 ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+        save(trainer, run_dir, meta)
+    bar.close()

@@ -1,0 +1,165 @@
+"""Checkpoints: safetensors round trip, config.json contents, resume, load_attacker errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from gen_helpers import NUM_CLASSES, tiny_advgan, tiny_aigan
+from toy_task import make_toy_batch
+
+import advforge
+from advforge.errors import CheckpointError, InputError
+from advforge.generative import (
+    AIGANTrainer,
+    GeneratorAttack,
+    RoutedGeneratorAttack,
+    fit_advgan,
+    fit_aigan,
+    load_attacker,
+)
+from advforge.generative.aigan import train_aigan
+from advforge.generative.common import weights_hash
+
+TRAIN, VAL = make_toy_batch(48, seed=3), make_toy_batch(16, seed=9)
+
+
+def _x_y_t():
+    x, y = make_toy_batch(12, seed=11)
+    return x, y, (y + 1) % NUM_CLASSES
+
+
+def test_aigan_round_trip_gives_identical_outputs(toy_model, tmp_path):
+    trainer = AIGANTrainer.for_data(tiny_aigan(pretrain=True), toy_model, TRAIN)
+    metrics = train_aigan(trainer, TRAIN, val=VAL, run_dir=tmp_path, dataset="toy",
+                          target_run_dir="runs/toy")
+    attack = load_attacker(tmp_path)
+    assert isinstance(attack, GeneratorAttack) and attack.kind == "aigan"
+    x, y, t = _x_y_t()
+    expected = GeneratorAttack(trainer.G, 0.3)(toy_model, x, y, target=t)
+    assert torch.equal(attack(toy_model, x, y, target=t), expected)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["kind"] == "aigan" and cfg["eps"] == 0.3 and cfg["dataset"] == "toy"
+    assert cfg["num_classes"] == NUM_CLASSES and cfg["in_channels"] == 1
+    assert cfg["image_size"] == [12, 12] and cfg["version"] == advforge.__version__
+    assert cfg["target_model"]["weights_sha256"] == weights_hash(toy_model)
+    assert cfg["target_model"]["run_dir"] == "runs/toy"
+    assert cfg["training"]["pretrain"] is True and cfg["seed"] == 0
+    assert cfg["metrics"]["final"]["success"] == metrics["final"]["success"]
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "generator.safetensors", "config.json", "train_state.safetensors"}
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_in_epoch(n: int):
+    def progress(info):
+        if info.get("phase") == "aigan" and info.get("epoch") == n:
+            raise _Crash
+
+    return progress
+
+
+def test_resume_after_a_crash_reaches_the_same_weights(toy_model, tmp_path):
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    cfg = tiny_aigan(epochs=3, pretrain=True)
+    fit_aigan(cfg, toy_model, TRAIN, run_dir=straight)
+    with pytest.raises(_Crash):  # dies during the second epoch; epoch 1 is on disk
+        fit_aigan(cfg, toy_model, TRAIN, run_dir=crashed, progress=_crash_in_epoch(1))
+    assert not (crashed / "generator.safetensors").exists()
+    resumed = fit_aigan(cfg, toy_model, TRAIN, run_dir=crashed, resume=True)
+    assert resumed["epochs"] == 3 and len(resumed["history"]) == 3
+    assert "pretrain" in resumed["seconds"]  # pre-training ran once, before the crash
+    a, b = load_attacker(straight), load_attacker(crashed)
+    for key, value in a.generator.state_dict().items():
+        assert torch.equal(value, b.generator.state_dict()[key]), key
+
+
+def test_resume_extends_a_finished_run(toy_model, tmp_path):
+    first = fit_aigan(tiny_aigan(epochs=1), toy_model, TRAIN, run_dir=tmp_path)
+    second = fit_aigan(tiny_aigan(epochs=2), toy_model, TRAIN, run_dir=tmp_path, resume=True)
+    assert second["epochs"] == 2 and len(second["history"]) == 2
+    assert second["history"][0] == first["history"][0]  # epoch 1 kept, not redone
+
+
+def test_resume_rejects_a_changed_config(toy_model, tmp_path):
+    fit_aigan(tiny_aigan(), toy_model, TRAIN, run_dir=tmp_path)
+    with pytest.raises(InputError, match="eps"):
+        fit_aigan(tiny_aigan(eps=0.2), toy_model, TRAIN, run_dir=tmp_path, resume=True)
+
+
+def test_corrupt_training_state_raises(toy_model, tmp_path):
+    fit_aigan(tiny_aigan(), toy_model, TRAIN, run_dir=tmp_path)
+    (tmp_path / "train_state.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError):
+        fit_aigan(tiny_aigan(epochs=2), toy_model, TRAIN, run_dir=tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("damage", [
+    "missing_dir", "missing_config", "corrupt_json", "wrong_kind", "missing_weights",
+    "corrupt_weights", "wrong_shape", "bad_generator_entry"])
+def test_load_attacker_errors(toy_model, tmp_path, damage):
+    run = tmp_path / "run"
+    fit_aigan(tiny_aigan(eval_size=0), toy_model, TRAIN, run_dir=run)
+    cfg_path, weights = run / "config.json", run / "generator.safetensors"
+    cfg = json.loads(cfg_path.read_text())
+    if damage == "missing_dir":
+        run = tmp_path / "nowhere"
+    elif damage == "missing_config":
+        cfg_path.unlink()
+    elif damage == "corrupt_json":
+        cfg_path.write_text("{ not json")
+    elif damage == "wrong_kind":
+        cfg_path.write_text(json.dumps({**cfg, "kind": "classifier"}))
+    elif damage == "missing_weights":
+        weights.unlink()
+    elif damage == "corrupt_weights":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif damage == "wrong_shape":
+        cfg["generator"]["kwargs"]["ch"] = 8
+        cfg_path.write_text(json.dumps(cfg))
+    elif damage == "bad_generator_entry":
+        cfg["generator"]["kwargs"]["bogus"] = 1
+        cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError):
+        load_attacker(run)
+
+
+def test_advgan_single_target_round_trip(toy_model, tmp_path):
+    metrics = fit_advgan(tiny_advgan(target=2), toy_model, TRAIN, val=VAL, run_dir=tmp_path)
+    attack = load_attacker(tmp_path)
+    assert attack.kind == "advgan" and attack.fixed_target == 2
+    assert list(metrics["final"]["per_target"]) == [2]
+    x, y, _ = _x_y_t()
+    keep = y != 2
+    x_adv = attack(toy_model, x[keep], y[keep])
+    assert (x_adv - x[keep]).abs().max() <= 0.3 + 1e-6
+
+
+def test_advgan_all_targets_trains_one_generator_per_class(toy_model, tmp_path):
+    metrics = fit_advgan(tiny_advgan(target="all"), toy_model, TRAIN, val=VAL, run_dir=tmp_path)
+    assert set(metrics["per_target_seconds"]) == set(range(NUM_CLASSES))
+    assert metrics["train_seconds"] == pytest.approx(sum(metrics["per_target_seconds"].values()))
+    attack = load_attacker(tmp_path)
+    assert isinstance(attack, RoutedGeneratorAttack) and sorted(attack.attacks) == [0, 1, 2, 3]
+    x, y, t = _x_y_t()
+    x_adv = attack(toy_model, x, y, target=t)
+    for c in range(NUM_CLASSES):
+        m = t == c
+        single = load_attacker(tmp_path / f"target_{c}")
+        assert single.fixed_target == c
+        assert torch.equal(x_adv[m], single(toy_model, x[m], y[m]))
+    # resuming a finished run retrains nothing and keeps the recorded times
+    again = fit_advgan(tiny_advgan(target="all"), toy_model, TRAIN, val=VAL, run_dir=tmp_path,
+                       resume=True)
+    assert again["per_target_seconds"] == {int(k): v for k, v in
+                                           metrics["per_target_seconds"].items()}
+
+
+def test_top_level_load_attacker_and_success_key(toy_model, tmp_path):
+    metrics = fit_aigan(tiny_aigan(), toy_model, TRAIN, val=VAL, run_dir=tmp_path)
+    assert metrics["success"] == metrics["final"]["success"]
+    assert isinstance(advforge.load_attacker(tmp_path), GeneratorAttack)

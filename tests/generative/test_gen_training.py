@@ -1,0 +1,242 @@
+"""AI-GAN / AdvGAN training steps, SimCLR and the black-box (query-only) guarantee."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from gen_helpers import NUM_CLASSES, changed, snapshot, tiny_advgan, tiny_aigan, tiny_local_model
+from toy_task import make_toy_batch
+
+from advforge.errors import InputError
+from advforge.generative import AIGANTrainer, QueryOnly
+from advforge.generative.advgan import AdvGANTrainer
+from advforge.generative.aigan import train_aigan
+from advforge.generative.common import sample_targets
+from advforge.generative.simclr import augment, nt_xent, pretrain_encoder
+
+
+def _trainer(model, **overrides) -> AIGANTrainer:
+    x, y = make_toy_batch(64, seed=3)
+    return AIGANTrainer.for_data(tiny_aigan(**overrides), model, (x, y),
+                                 local_model=tiny_local_model())
+
+
+@pytest.mark.parametrize("attacker", [True, False])
+def test_aigan_steps_change_weights_with_finite_losses(toy_model, attacker):
+    trainer = _trainer(toy_model, attacker=attacker)
+    g0, d0, target0 = snapshot(trainer.G), snapshot(trainer.D), snapshot(toy_model)
+    x, y = make_toy_batch(32, seed=4)
+    for _ in range(3):
+        stats = trainer.train_step(x, y)
+        assert all(math.isfinite(v) for v in stats.values()), stats
+    assert {"g_target", "g_disc_class", "g_gan", "d_source", "d_class_adv", "d_class_pert"} \
+        <= set(stats)
+    assert changed(g0, trainer.G) and changed(d0, trainer.D)
+    assert not changed(target0, toy_model)
+    assert all(p.grad is None for p in toy_model.parameters())  # autograd.grad only
+    assert (trainer.attacker is not None) == attacker
+
+
+def test_pgd_attacker_feeds_the_class_head_adversarial_images(toy_model, monkeypatch):
+    trainer = _trainer(toy_model)
+    seen = {}
+    real = trainer.attacker
+
+    class Spy:
+        def __call__(self, model, x, y, **kw):
+            x_atk = real(model, x, y, **kw)
+            seen.update(model=model, x=x, x_atk=x_atk)
+            return x_atk
+
+    trainer.attacker = Spy()
+    x, y = make_toy_batch(32, seed=4)
+    trainer.discriminator_step(x, y, x.clone())
+    assert seen["model"].disc is trainer.D  # A attacks D's own class head (Eq. 7)
+    assert 0 < (seen["x_atk"] - x).abs().max() <= trainer.cfg.eps + 1e-6
+    assert real.steps == trainer.cfg.attacker_steps and real.eps == trainer.cfg.eps
+
+
+def test_generator_step_uses_the_cw_margin_on_the_target(toy_model):
+    trainer = _trainer(toy_model)
+    x, y = make_toy_batch(16, seed=5)
+    t = sample_targets(y, NUM_CLASSES, torch.Generator().manual_seed(0))
+    assert (t != y).all()
+    torch.manual_seed(0)
+    state = snapshot(trainer.G)
+    x_pert, stats = trainer.generator_step(x, t)
+    trainer.G.load_state_dict(state)
+    trainer.G.train()
+    with torch.no_grad():
+        logits = toy_model(trainer.G.perturb(x, t))
+    z_t = logits.gather(1, t[:, None]).squeeze(1)
+    z_other = logits.masked_fill(F.one_hot(t, NUM_CLASSES).bool(), -1e9).amax(1)
+    assert stats["g_target"] == pytest.approx((z_other - z_t).clamp_min(0).mean().item(),
+                                              rel=1e-5)
+    assert (x_pert - x).abs().max() <= trainer.cfg.eps + 1e-6
+
+
+def test_targets_are_uniform_over_other_classes():
+    y = torch.zeros(40000, dtype=torch.long)
+    t = sample_targets(y, 4, torch.Generator().manual_seed(0))
+    counts = torch.bincount(t, minlength=4).float() / y.numel()
+    assert counts[0] == 0 and torch.allclose(counts[1:], torch.full((3,), 1 / 3), atol=0.01)
+
+
+def test_nt_xent_matches_eq_11_written_out():
+    torch.manual_seed(0)
+    z1, z2, tau = torch.randn(5, 8), torch.randn(5, 8), 0.5
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    n2 = z.shape[0]
+    losses = []
+    for i in range(n2):
+        j = (i + 5) % n2
+        sim = [(z[i] @ z[k] / tau).exp() for k in range(n2) if k != i]
+        losses.append(-torch.log((z[i] @ z[j] / tau).exp() / sum(sim)))
+    assert nt_xent(z1, z2, tau).item() == pytest.approx(torch.stack(losses).mean().item(),
+                                                        rel=1e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_augment_keeps_shape_and_range(channels):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, channels, 12, 12)
+    v = augment(x, g)
+    assert v.shape == x.shape and v.min() >= 0 and v.max() <= 1
+    assert not torch.equal(v, x) and not torch.equal(v, augment(x, g))
+
+
+def test_simclr_pretraining_trains_the_encoder_only(toy_model):
+    trainer = _trainer(toy_model)
+    x, _ = make_toy_batch(64, seed=3)
+    enc0, rest0 = snapshot(trainer.G.encoder), snapshot(trainer.G.blocks)
+    result = pretrain_encoder(trainer.G, x, epochs=2, batch_size=32, lr=1e-3, tau=0.5,
+                              rng=torch.Generator().manual_seed(0))
+    assert len(result["loss"]) == 2 and all(math.isfinite(v) for v in result["loss"])
+    assert changed(enc0, trainer.G.encoder) and not changed(rest0, trainer.G.blocks)
+
+
+@pytest.mark.parametrize("pretrain", [True, False])
+def test_fit_with_and_without_pretraining(toy_model, pretrain):
+    x, y = make_toy_batch(64, seed=3)
+    trainer = AIGANTrainer.for_data(tiny_aigan(pretrain=pretrain), toy_model, (x, y))
+    g0 = snapshot(trainer.G.encoder)
+    metrics = train_aigan(trainer, (x, y), val=make_toy_batch(16, seed=9))
+    assert ("pretrain" in metrics["seconds"]) == pretrain
+    assert len(metrics["history"]) == 1 and math.isfinite(metrics["history"][0]["g_loss"])
+    assert 0 <= metrics["final"]["success"] <= 1 and metrics["final"]["pairs"] > 0
+    assert changed(g0, trainer.G.encoder)
+
+
+def test_config_validation():
+    for bad in ({"eps": 0}, {"eps": 1.5}, {"batch_size": 1}, {"lr": 0}, {"gan_loss": "wgan"},
+                {"target_loss": "mse"}, {"epochs": -1}, {"kappa": -1}):
+        with pytest.raises(InputError):
+            tiny_aigan(**bad)
+    for bad in ({"target": -1}, {"target": "some"}, {"eps": 2}):
+        with pytest.raises(InputError):
+            tiny_advgan(**bad)
+
+
+# ---- black-box mode: the target is only ever queried ----
+
+class _Tripwire:
+    """Records any backward pass that reaches the target's parameters or output."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.fired = []
+        self.forward_calls = 0
+        for p in model.parameters():
+            p.register_hook(lambda g: self.fired.append("param"))
+        model.register_full_backward_hook(lambda *a: self.fired.append("module"))
+        model.register_forward_hook(self._count)
+
+    def _count(self, module, inputs, output):
+        self.forward_calls += 1
+        assert not torch.is_grad_enabled(), "the target ran with autograd on"
+
+
+def test_query_only_never_builds_a_graph(toy_model, toy_batch):
+    x, _ = toy_batch
+    wire = _Tripwire(toy_model)
+    oracle = QueryOnly(toy_model)
+    assert list(oracle.parameters()) == [] and oracle.state_dict() == {}
+    x = x.clone().requires_grad_(True)
+    probs = oracle(x)
+    assert not probs.requires_grad and probs.grad_fn is None
+    assert torch.allclose(probs.sum(1), torch.ones(x.shape[0]))
+    with pytest.raises(RuntimeError):  # nothing to differentiate through
+        probs.sum().backward()
+    assert oracle.queries == x.shape[0] and wire.forward_calls == 1 and not wire.fired
+
+
+def test_black_box_training_never_differentiates_the_target(toy_model):
+    wire = _Tripwire(toy_model)
+    target0 = snapshot(toy_model)
+    trainer = _trainer(toy_model, black_box=True, pretrain=True)
+    local0 = snapshot(trainer.distiller.local)
+    x, y = make_toy_batch(64, seed=3)
+    metrics = train_aigan(trainer, (x, y), val=make_toy_batch(16, seed=9))
+    assert wire.forward_calls > 0 and not wire.fired
+    assert all(p.grad is None for p in toy_model.parameters())
+    assert not changed(target0, toy_model)
+    assert changed(local0, trainer.distiller.local)  # f_d was distilled
+    assert trainer.attacked is trainer.distiller.local  # G attacks f_d, never the target
+    assert metrics["target_queries"] > 0 and "distill_kl" in metrics["history"][0]
+
+
+def test_distillation_moves_the_local_model_towards_the_target(toy_model):
+    trainer = _trainer(toy_model, black_box=True)
+    x, _ = make_toy_batch(64, seed=3)
+    oracle, local = trainer.oracle, trainer.distiller.local
+    with torch.no_grad():
+        before = F.kl_div(F.log_softmax(local(x), 1), oracle(x), reduction="batchmean")
+    trainer.distiller.warmup(x, epochs=20, batch_size=16, rng=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        after = F.kl_div(F.log_softmax(local(x), 1), oracle(x), reduction="batchmean")
+    assert after < 0.5 * before
+
+
+def test_advgan_steps(toy_model):
+    x, y = make_toy_batch(32, seed=4)
+    trainer = AdvGANTrainer(tiny_advgan(), toy_model, target_class=1, num_classes=NUM_CLASSES,
+                            in_channels=1, image_size=12)
+    g0, d0 = snapshot(trainer.G), snapshot(trainer.D)
+    for _ in range(3):
+        stats = trainer.train_step(x, y)
+        assert all(math.isfinite(v) for v in stats.values()), stats
+    assert {"g_adv", "g_gan", "g_hinge", "d_gan"} <= set(stats)
+    assert changed(g0, trainer.G) and changed(d0, trainer.D)
+    assert all(p.grad is None for p in toy_model.parameters())
+
+
+def test_advgan_hinge_is_zero_below_c_and_linear_above(toy_model):
+    x, y = make_toy_batch(8, seed=4)
+    trainer = AdvGANTrainer(tiny_advgan(hinge_c=1e6), toy_model, target_class=1,
+                            num_classes=NUM_CLASSES, in_channels=1, image_size=12)
+    assert trainer.generator_step(x)[1]["g_hinge"] == 0
+    trainer = AdvGANTrainer(tiny_advgan(hinge_c=0.0), toy_model, target_class=1,
+                            num_classes=NUM_CLASSES, in_channels=1, image_size=12)
+    torch.manual_seed(0)
+    state = snapshot(trainer.G)
+    hinge = trainer.generator_step(x)[1]["g_hinge"]
+    trainer.G.load_state_dict(state)
+    with torch.no_grad():
+        norm = trainer.G.train()(x).flatten(1).norm(dim=1).mean().item()
+    assert hinge == pytest.approx(norm, rel=1e-5)
+
+
+def test_schedule_cosine_lr_and_attacker_warmup(toy_model):
+    trainer = _trainer(toy_model, epochs=4, lr_schedule="cosine", attacker_warmup_epochs=2)
+    start, mid, end = trainer.schedule(0.0), trainer.schedule(1.0), trainer.schedule(4.0)
+    assert start["lr"] == pytest.approx(trainer.cfg.lr) and end["lr"] == pytest.approx(0)
+    assert mid["lr"] == pytest.approx(trainer.cfg.lr * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert trainer.opt_g.param_groups[0]["lr"] == end["lr"] == trainer.opt_d.param_groups[0]["lr"]
+    assert mid["attacker_eps"] == pytest.approx(0.15)  # half-way through the warm-up
+    assert trainer.schedule(3.0)["attacker_eps"] == pytest.approx(0.3)
+    assert trainer.attacker.eps == pytest.approx(0.3)
+    assert trainer.attacker.step_size == pytest.approx(trainer.cfg.pgd_step_size)
+    flat = _trainer(toy_model, attacker_warmup_epochs=0, lr_schedule="constant")
+    assert flat.schedule(0.0) == {"lr": flat.cfg.lr, "attacker_eps": 0.3}
