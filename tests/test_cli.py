@@ -148,3 +148,13 @@ def test_demo_dry_run_trains_everything_and_reuses_it(tmp_path, capsys):
     capsys.readouterr()
     assert main(["demo", "--dry-run", "--quiet", "--out", str(out)]) == 0
     assert capsys.readouterr().out.count("reusing") == 3
+
+
+def test_every_demo_attack_spec_builds():
+    """The real demo's specs must name real hyperparameters (the dry run uses others)."""
+    from advforge.cli.demo import DEMO_EVAL
+    from advforge.cli.specs import build_attack
+
+    for spec, _, _ in DEMO_EVAL:
+        if spec not in ("aigan", "advgan"):
+            build_attack(spec, eps=0.3)

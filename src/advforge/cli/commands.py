@@ -75,7 +75,7 @@ def _dry_run_spec(spec: str) -> str:
     if "=" in spec.split(":", 1)[0]:
         return spec
     name = spec.split(":", 1)[0]
-    small = {"pgd": "steps=3", "pgd_l2": "steps=3", "cw_l2": "steps=10:binary_steps=2",
+    small = {"pgd": "steps=3", "pgd_l2": "steps=3", "cw_l2": "steps=10:binary_search_steps=2",
              "cw_linf": "steps=10", "lbfgs": "max_iter=5:search_steps=2"}
     return spec + (":" + small[name] if name in small and ":" not in spec else "")
 

@@ -35,7 +35,7 @@ DEMO_ADVGAN = {"epochs": 5, "target": 3}
 DEMO_EVAL = [
     ("fgsm", "all", None),
     ("pgd:steps=20:step_size=0.025:loss=cw", "all", None),
-    ("cw_l2:binary_steps=5:steps=100", "all", 50),
+    ("cw_l2:binary_search_steps=5:steps=100", "all", 50),
     ("aigan", "all", None),
     ("advgan", DEMO_ADVGAN["target"], None),
 ]

@@ -55,7 +55,8 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, Any]]:
 def build_attack(spec: str, *, eps: float, device: Any = None) -> tuple[str, Any, dict]:
     """Return (display name, attack callable, hyperparameters) for ``spec``.
 
-    The dataset's budget fills ``eps`` when the attack has one and the spec does not set it.
+    The dataset's L-inf budget fills ``eps`` when the attack is an L-inf one and the spec does
+    not set it.
     When that budget differs from the attack's own default (0.3, the MNIST convention), a
     default ``step_size`` is scaled by the same ratio so the step stays proportional to eps.
     """
@@ -69,7 +70,8 @@ def build_attack(spec: str, *, eps: float, device: Any = None) -> tuple[str, Any
         return f"{name}={run_dir}", attacker, {"run_dir": run_dir, "eps": attacker.eps}
     cls = attacks.ATTACKS.get(name)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    if "eps" in fields and "eps" not in hyper:
+    # The dataset's budget is an L-inf one; L2 attacks keep their own default radius.
+    if "eps" in fields and "eps" not in hyper and getattr(cls, "norm", None) == "linf":
         hyper["eps"] = eps
         base = fields["eps"].default
         if (
