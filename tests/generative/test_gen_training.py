@@ -240,3 +240,13 @@ def test_schedule_cosine_lr_and_attacker_warmup(toy_model):
     assert trainer.attacker.step_size == pytest.approx(trainer.cfg.pgd_step_size)
     flat = _trainer(toy_model, attacker_warmup_epochs=0, lr_schedule="constant")
     assert flat.schedule(0.0) == {"lr": flat.cfg.lr, "attacker_eps": 0.3}
+
+
+def test_distill_steps_query_the_target_per_update(toy_model):
+    x, y = make_toy_batch(16, seed=4)
+    counts = []
+    for steps in (1, 3):
+        trainer = _trainer(toy_model, black_box=True, distill_steps=steps)
+        trainer.train_step(x, y)
+        counts.append(trainer.oracle.queries)
+    assert counts == [2 * 16, 3 * 2 * 16]  # clean + generated images, per distillation step

@@ -96,6 +96,7 @@ class AIGANConfig:
         black_box: dynamic distillation (Sec. V-D): attack a local model, query the target.
         local_arch: registry name of the local model; None = Model C (<= 28 px) / ResNet20.
         distill_lr: Adam rate of the local model.
+        distill_steps: distillation updates of f_d after every AI-GAN update.
         distill_warmup_epochs: distillation epochs on clean images before the GAN starts.
         g_ch, g_res_blocks, g_template, g_skip, d_ch, spectral_norm: the networks (see
             :mod:`.nets`).
@@ -127,6 +128,7 @@ class AIGANConfig:
     black_box: bool = False
     local_arch: str | None = None
     distill_lr: float = 0.001
+    distill_steps: int = 1
     distill_warmup_epochs: int = 2
     g_ch: int = 16
     g_res_blocks: int = 1
@@ -143,7 +145,7 @@ class AIGANConfig:
         for name in ("epochs", "pretrain_epochs", "distill_warmup_epochs", "eval_size"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("batch_size", "attacker_steps", "g_ch", "d_ch"):
+        for name in ("batch_size", "attacker_steps", "g_ch", "d_ch", "distill_steps"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("lr", "pretrain_lr", "distill_lr", "tau"):
@@ -298,7 +300,8 @@ class AIGANTrainer:
         x_pert, stats = self.generator_step(x, t)
         stats.update(self.discriminator_step(x, y, x_pert))
         if self.distiller is not None:  # f_d follows every AI-GAN update (Sec. V-D)
-            stats.update(self.distiller.step(torch.cat([x, x_pert])))
+            for _ in range(self.cfg.distill_steps):
+                stats.update(self.distiller.step(torch.cat([x, x_pert])))
         return stats
 
     def forge(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
