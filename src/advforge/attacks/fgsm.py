@@ -62,7 +62,7 @@ class FGSM(ChunkedAttack):
 
 @ATTACKS.register("fgsm_ll")
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FGSMLeastLikely(ChunkedAttack):
+class FGSMLeastLikely(FGSM):
     """Step towards the least-likely class (Kurakin et al. 2017, Tramer et al. 2018).
 
     Untargeted use (``target=None``) is the paper's attack: the least-likely class ``y_ll`` of
@@ -75,13 +75,6 @@ class FGSMLeastLikely(ChunkedAttack):
     """
 
     name: ClassVar[str] = "fgsm_ll"
-    norm: ClassVar[str | None] = "linf"
-
-    eps: float = 0.3
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_eps(self.eps, "eps")
 
     def perturb(self, model, x, y, *, target, generator):
         return run_in_chunks(partial(self._step, model), model, self.chunk_size, x, y, target)
