@@ -1,0 +1,463 @@
+"""Reproduce AI-GAN's Tables II, III, IV and VI (Bai et al., Sec. V-VI) on our datasets.
+
+For each setting (dataset, target model run, eps) it measures, printing the paper's figure
+beside ours where the paper has one (its MNIST columns sit beside our ``mnist5k``):
+
+* ``whitebox`` (Table II): AI-GAN's targeted success over every (test image, target != label)
+  pair, per target class, beside targeted PGD-100 (C&W margin loss, random start, step 0.01)
+  on the same pairs (``pgd100``);
+* ``advgan`` (Table III): AdvGAN, one generator per target, on the same pairs, and the total
+  training time of AI-GAN (one model) vs AdvGAN (one per target);
+* ``timing`` (Table VI): 1,000 targeted examples from FGSM, PGD-20, C&W L2, AdvGAN and AI-GAN,
+  timed in the same process, with each one's success;
+* ``blackbox`` (Table IV): AI-GAN trained by dynamic distillation against a query-only
+  target, its success on the target, the ratio to white-box, and FGSM/PGD/C&W run on the
+  distilled local model and transferred;
+* ``ablation``: AI-GAN without SimCLR pre-training and without the PGD attacker in D.
+
+Trained attackers are cached under ``--work`` and reused (an interrupted training resumes);
+finished parts are kept in ``--out`` and skipped on the next run unless ``--fresh``.
+
+    python benchmarks/aigan_tables.py --settings mnist5k-b --threads 1
+    python benchmarks/aigan_tables.py --settings fashion-b-0.1 --parts whitebox,pgd100,timing
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import advforge
+from advforge.attacks import create as create_attack
+from advforge.errors import AdvforgeError
+from advforge.eval import evaluate
+from advforge.generative import (
+    AdvGANConfig,
+    AIGANConfig,
+    AIGANTrainer,
+    fit_advgan,
+    load_attacker,
+)
+from advforge.generative.aigan import train_aigan
+from advforge.models import load_model
+from advforge.models.io import save_model
+from advforge.utils.checkpoint import atomic_write_json, read_json
+
+ROOT = Path(__file__).resolve().parents[1]
+PARTS = ("whitebox", "pgd100", "advgan", "timing", "blackbox", "ablation")
+
+# name -> (dataset, target run dir, eps, training images used by the GANs: None = all)
+SETTINGS = {
+    "mnist5k-a": ("mnist5k", "runs/model_a_mnist5k", 0.3, None),
+    "mnist5k-b": ("mnist5k", "runs/model_b_mnist5k", 0.3, None),
+    # Fashion-MNIST's 60,000 training images would cost ~15x mnist5k's GAN time on a CPU;
+    # the GANs see the first 10,000 (the classifier saw all of them).
+    "fashion-b-0.1": ("fashion-mnist", "runs/model_b_fashion", 0.1, 10000),
+    "fashion-b-0.3": ("fashion-mnist", "runs/model_b_fashion", 0.3, 10000),
+}
+
+# The paper's MNIST figures (percent). Its "Class 1..10" are our classes 0..9.
+PAPER = {
+    "table2": {
+        "model_a": [98.71, 97.04, 99.94, 99.96, 99.47, 99.80, 97.41, 99.85, 99.38, 99.83],
+        "model_b": [99.45, 98.53, 98.14, 96.26, 99.14, 99.35, 99.34, 98.62, 98.50, 97.67],
+        "average": {"model_a": 99.14, "model_b": 98.50},
+    },
+    "table3": {"advgan": {"model_a": 97.90, "model_b": 98.30},
+               "aigan": {"model_a": 99.14, "model_b": 98.50}},
+    "table4": {"fgsm": {"model_a": 29.49, "model_b": 23.72}, "cw": {"model_a": 10.32,
+               "model_b": 10.09}, "pgd": {"model_a": 46.93, "model_b": 33.70},
+               "advgan": {"model_a": 93.40, "model_b": 94.00},
+               "aigan": {"model_a": 96.04, "model_b": 94.95}},
+    "table6": {"fgsm": "0.06s", "cw_l2": ">3h", "pgd20": "0.7s", "advgan": "<0.01s",
+               "aigan": "<0.01s"},
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--settings", default=",".join(SETTINGS),
+                   help=f"comma list of {list(SETTINGS)} or DATASET:RUN_DIR:EPS entries")
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {PARTS}")
+    p.add_argument("--data-dir", default=None, help="dataset directory (default search)")
+    p.add_argument("--n-eval", type=int, default=1000, help="test images for every table")
+    p.add_argument("--train-limit", type=int, default=None,
+                   help="training images for the GANs (overrides the setting's)")
+    p.add_argument("--epochs", type=int, default=10, help="AI-GAN epochs (all variants)")
+    p.add_argument("--advgan-epochs", type=int, default=5, help="AdvGAN epochs per target")
+    p.add_argument("--pgd-steps", type=int, default=100, help="the PGD-100 baseline's steps")
+    p.add_argument("--timing-n", type=int, default=1000, help="examples timed in Table VI")
+    p.add_argument("--cw-n", type=int, default=100,
+                   help="C&W L2 is timed on this many and scaled to --timing-n")
+    p.add_argument("--repeats", type=int, default=3, help="timing repeats (median)")
+    p.add_argument("--gan", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an AIGANConfig/AdvGANConfig field (repeatable)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", default=str(ROOT / "runs" / "bench_aigan"),
+                   help="where trained attackers are cached")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "aigan_tables.json"))
+    p.add_argument("--fresh", action="store_true", help="recompute parts already in --out")
+    return p.parse_args(argv)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings to a dict, values parsed as JSON when they parse."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise AdvforgeError(f"--gan takes KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@dataclasses.dataclass
+class Setting:
+    """One column of the tables: a dataset, a trained target model and an L-inf budget."""
+
+    name: str
+    dataset: str
+    model_dir: Path
+    eps: float
+    train_limit: int | None
+
+    @classmethod
+    def parse(cls, spec: str, train_limit: int | None) -> Setting:
+        if spec in SETTINGS:
+            dataset, run, eps, limit = SETTINGS[spec]
+            return cls(spec, dataset, ROOT / run, eps, train_limit or limit)
+        parts = spec.split(":")
+        if len(parts) != 3:
+            raise AdvforgeError(f"unknown setting {spec!r}: use {list(SETTINGS)} or "
+                                "DATASET:RUN_DIR:EPS")
+        name = f"{parts[0]}-{Path(parts[1]).name}-{parts[2]}"
+        return cls(name, parts[0], Path(parts[1]), float(parts[2]), train_limit)
+
+
+class Context:
+    """The loaded data and model of one setting, and the attackers trained for it."""
+
+    def __init__(self, setting: Setting, args: argparse.Namespace) -> None:
+        self.s, self.args = setting, args
+        if not (setting.model_dir / "model.safetensors").is_file():
+            raise AdvforgeError(
+                f"no trained model in {setting.model_dir}: train it first, e.g. advforge "
+                f"train-classifier --config configs/train_model_b_mnist5k.yaml")
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = load_model(setting.model_dir).to(self.device).eval()
+        self.arch = read_json(setting.model_dir / "config.json").get("arch")
+        splits = advforge.data.load(setting.dataset, args.data_dir)
+        self.num_classes = splits.num_classes
+        train = splits.train
+        if setting.train_limit:
+            train = train.subset(range(min(setting.train_limit, len(train))))
+        self.train = (train.x.to(self.device), train.y.to(self.device))
+        test = splits.test
+        self.x = test.x[: args.n_eval].to(self.device)
+        self.y = test.y[: args.n_eval].to(self.device)
+        self.work = Path(args.work) / setting.name
+        self.overrides = parse_overrides(args.gan)
+
+    def gen(self) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(self.args.seed)
+
+    def aigan_config(self, **changes: Any) -> AIGANConfig:
+        fields = {f.name for f in dataclasses.fields(AIGANConfig)}
+        base = {k: v for k, v in self.overrides.items() if k in fields}
+        return AIGANConfig(**{**base, "eps": self.s.eps, "epochs": self.args.epochs,
+                              "seed": self.args.seed, "eval_size": 0, **changes})
+
+    def aigan(self, variant: str, **changes: Any) -> tuple[Path, dict[str, Any]]:
+        """Train (or reuse / resume) the AI-GAN ``variant``; its run dir and metrics."""
+        run_dir = self.work / variant
+        if (run_dir / "config.json").is_file():
+            return run_dir, read_json(run_dir / "config.json")["metrics"]
+        cfg = self.aigan_config(**changes)
+        trainer = AIGANTrainer.for_data(cfg, self.model, self.train)
+        metrics = train_aigan(trainer, self.train, run_dir=run_dir, resume=(
+            run_dir / "train_state.safetensors").is_file(), progress=True,
+            dataset=self.s.dataset, target_run_dir=self.s.model_dir)
+        if trainer.distiller is not None:  # keep f_d for Table IV's transfer baselines
+            save_model(trainer.distiller.local, run_dir / "local_model", arch=trainer.local_arch,
+                       arch_kwargs={}, dataset=self.s.dataset, seed=cfg.seed, metrics={})
+        return run_dir, metrics
+
+    def advgan(self) -> tuple[Path, dict[str, Any]]:
+        run_dir = self.work / "advgan"
+        if (run_dir / "config.json").is_file():
+            return run_dir, read_json(run_dir / "config.json")["metrics"]
+        fields = {f.name for f in dataclasses.fields(AdvGANConfig)}
+        base = {k: v for k, v in self.overrides.items() if k in fields}
+        cfg = AdvGANConfig(**{**base, "eps": self.s.eps, "epochs": self.args.advgan_epochs,
+                              "target": "all", "seed": self.args.seed, "eval_size": 0})
+        metrics = fit_advgan(cfg, self.model, self.train, run_dir=run_dir,
+                             resume=run_dir.is_dir(),
+                             progress=True, dataset=self.s.dataset,
+                             target_run_dir=self.s.model_dir)
+        return run_dir, metrics
+
+    def evaluate_all(self, attack: Any, name: str, model: torch.nn.Module | None = None,
+                     judge: torch.nn.Module | None = None) -> dict[str, Any]:
+        """Targeted success over all (image, target != label) pairs of the eval images.
+
+        ``model`` is what the attack differentiates (default: the target); success is always
+        judged on the target (``judge`` is only for tests).
+        """
+        if model is None:
+            result = evaluate(attack, self.model, self.x, self.y, targets="all",
+                              generator=self.gen(), attack_name=name)
+            return _brief(result)
+        # Transfer: craft on `model`, judge on the target over the target's correct inputs.
+        result = evaluate(attack, model, self.x, self.y, targets="all", generator=self.gen(),
+                          attack_name=name, keep_adversarial=True)
+        with torch.no_grad():
+            correct = self.model(self.x).argmax(1) == self.y
+            keep = correct[result.source_index.to(self.device)]
+            pred = self.model(result.x_adv.to(self.device)).argmax(1)
+        t = result.target.to(self.device)
+        hit = (pred == t) & keep
+        per_target = {int(c): float(hit[(t == c) & keep].float().mean())
+                      for c in t[keep].unique().tolist()}
+        return {"success": float(hit.sum() / keep.sum().clamp_min(1)),
+                "per_target": per_target, "pairs": int(keep.sum()), "seconds": result.seconds,
+                "crafted_on_local": _brief(result)["success"]}
+
+
+def _brief(result: Any) -> dict[str, Any]:
+    return {"success": result.success_rate, "per_target": {int(k): v for k, v in
+                                                          result.per_target.items()},
+            "pairs": result.n_evaluated, "clean_accuracy": result.clean_accuracy,
+            "seconds": result.seconds, "seconds_per_1000": result.seconds_per_1000,
+            "linf_mean": result.distances["linf"]["mean"], "l2_mean": result.distances["l2"][
+                "mean"]}
+
+
+def pgd_spec(eps: float, steps: int, step_size: float) -> Any:
+    return create_attack("pgd", eps=eps, steps=steps, step_size=step_size, loss="cw",
+                         random_start=True)
+
+
+# ---------------------------------------------------------------- parts
+def part_whitebox(ctx: Context) -> dict[str, Any]:
+    run_dir, metrics = ctx.aigan("aigan")
+    row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "aigan")
+    row["train_seconds"] = metrics["train_seconds"]
+    return row
+
+
+def part_pgd100(ctx: Context) -> dict[str, Any]:
+    steps = ctx.args.pgd_steps
+    return {**ctx.evaluate_all(pgd_spec(ctx.s.eps, steps, 0.01), f"pgd{steps}"),
+            "steps": steps, "step_size": 0.01, "loss": "cw", "random_start": True}
+
+
+def part_advgan(ctx: Context) -> dict[str, Any]:
+    run_dir, metrics = ctx.advgan()
+    row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "advgan")
+    row["train_seconds"] = metrics["train_seconds"]
+    row["per_target_train_seconds"] = metrics["per_target_seconds"]
+    return row
+
+
+def _timed(attack: Any, model: Any, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor,
+           repeats: int, seed: int) -> tuple[float, torch.Tensor]:
+    """Median wall time of ``attack`` on the whole batch (after one warm-up call)."""
+    times = []
+    for i in range(repeats + 1):
+        g = torch.Generator(device=x.device).manual_seed(seed)
+        start = time.perf_counter()
+        x_adv = attack(model, x, y, target=t, generator=g)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+        if i:  # the first call warms up allocators and kernels
+            times.append(time.perf_counter() - start)
+    return statistics.median(times), x_adv
+
+
+def part_timing(ctx: Context) -> dict[str, Any]:
+    """Table VI: seconds for 1,000 targeted examples, every attack on the same (x, t)."""
+    args, eps = ctx.args, ctx.s.eps
+    n = min(args.timing_n, ctx.x.shape[0])
+    x, y = ctx.x[:n], ctx.y[:n]
+    g = torch.Generator(device=ctx.device).manual_seed(args.seed)
+    t = (y + torch.randint(1, ctx.num_classes, y.shape, generator=g, device=ctx.device)) \
+        % ctx.num_classes  # a random target != y for every image
+    with torch.no_grad():
+        correct = ctx.model(x).argmax(1) == y
+    attacks = {
+        "fgsm": (create_attack("fgsm", eps=eps), n),
+        "pgd20": (pgd_spec(eps, 20, 2.5 * eps / 20), n),
+        "cw_l2": (create_attack("cw_l2"), min(args.cw_n, n)),
+        "advgan": (load_attacker(ctx.advgan()[0]).to(ctx.device), n),
+        "aigan": (load_attacker(ctx.aigan("aigan")[0]).to(ctx.device), n),
+    }
+    rows = {}
+    for name, (attack, m) in attacks.items():
+        reps = 1 if name == "cw_l2" else args.repeats
+        seconds, x_adv = _timed(attack, ctx.model, x[:m], y[:m], t[:m], reps, args.seed)
+        with torch.no_grad():
+            hit = (ctx.model(x_adv).argmax(1) == t[:m]) & correct[:m]
+        rows[name] = {"seconds": seconds * n / m, "measured_on": m, "extrapolated": m < n,
+                      "success": float(hit.sum() / correct[:m].sum().clamp_min(1))}
+    rows["aigan_over_pgd20"] = rows["aigan"]["seconds"] / rows["pgd20"]["seconds"]
+    rows["n"] = n
+    return rows
+
+
+def part_blackbox(ctx: Context) -> dict[str, Any]:
+    run_dir, metrics = ctx.aigan("aigan_blackbox", black_box=True)
+    row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "aigan_blackbox")
+    row.update(train_seconds=metrics["train_seconds"], target_queries=metrics["target_queries"])
+    local = load_model(run_dir / "local_model").to(ctx.device).eval()
+    eps = ctx.s.eps
+    transfer = {"fgsm": create_attack("fgsm", eps=eps),
+                "pgd": pgd_spec(eps, ctx.args.pgd_steps, 0.01),
+                "cw": create_attack("cw_linf", eps=eps)}
+    row["transfer_from_local"] = {
+        name: ctx.evaluate_all(attack, name, model=local) for name, attack in transfer.items()}
+    return row
+
+
+def part_ablation(ctx: Context) -> dict[str, Any]:
+    rows = {}
+    for variant, change in (("no_pretrain", {"pretrain": False}),
+                            ("no_attacker", {"attacker": False})):
+        run_dir, metrics = ctx.aigan(f"aigan_{variant}", **change)
+        rows[variant] = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), variant)
+        rows[variant]["train_seconds"] = metrics["train_seconds"]
+    return rows
+
+
+PART_FNS = {"whitebox": part_whitebox, "pgd100": part_pgd100, "advgan": part_advgan,
+            "timing": part_timing, "blackbox": part_blackbox, "ablation": part_ablation}
+
+
+# ---------------------------------------------------------------- printing
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:6.2f}%"
+
+
+def _paper(v: float | None) -> str:
+    return "-" if v is None else f"{v:6.2f}%"
+
+
+def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
+    """The four tables of one setting, the paper's MNIST figure beside ours."""
+    mnist = res.get("dataset") == "mnist5k" and arch in ("model_a", "model_b")
+    paper2 = PAPER["table2"][arch] if mnist else [None] * 10
+    wb, pgd, adv = res.get("whitebox"), res.get("pgd100"), res.get("advgan")
+    print(f"\n=== {name}: {res.get('dataset')} / {arch} / eps {res.get('eps')} ===")
+    if wb or pgd or adv:
+        print("Table II/III (targeted success by target class; success over correctly "
+              "classified inputs)")
+        print(f"{'target':>6} {'AI-GAN':>8} {'PGD-100':>8} {'AdvGAN':>8} {'paper AI-GAN':>13}")
+        for c in range(10 if mnist else res.get("num_classes", 10)):
+            cells = [_pct(r["per_target"].get(str(c))) if r else "-" for r in (wb, pgd, adv)]
+            print(f"{c:>6} {cells[0]:>8} {cells[1]:>8} {cells[2]:>8} "
+                  f"{_paper(paper2[c] if c < len(paper2) else None):>13}")
+        avg = [_pct(r["success"]) if r else "-" for r in (wb, pgd, adv)]
+        pa = PAPER["table2"]["average"].get(arch) if mnist else None
+        print(f"{'all':>6} {avg[0]:>8} {avg[1]:>8} {avg[2]:>8} {_paper(pa):>13}")
+        if mnist:
+            print(f"  paper Table III AdvGAN: {_paper(PAPER['table3']['advgan'][arch])}")
+        if wb and pgd and None not in (wb["success"], pgd["success"]):
+            gap = 100 * (pgd["success"] - wb["success"])
+            print(f"  AI-GAN vs PGD-100: {gap:+.2f} points behind "
+                  f"({'PASS' if gap <= 2 else 'FAIL'} <= 2)")
+        if wb and adv and None not in (wb["success"], adv["success"]):
+            print(f"  AI-GAN {'>=' if wb['success'] >= adv['success'] else '<'} AdvGAN; "
+                  f"training: AI-GAN {wb['train_seconds']:.0f}s (one model) vs AdvGAN "
+                  f"{adv['train_seconds']:.0f}s (one per target)")
+    if tm := res.get("timing"):
+        print(f"Table VI (seconds for {tm['n']} targeted examples; success beside)")
+        for k in ("fgsm", "pgd20", "cw_l2", "advgan", "aigan"):
+            r = tm[k]
+            note = f" (from {r['measured_on']})" if r["extrapolated"] else ""
+            print(f"  {k:7} {r['seconds']:9.3f}s{note:12} success {_pct(r['success'])}  "
+                  f"paper {PAPER['table6'][k]}")
+        ratio = tm["aigan_over_pgd20"]
+        print(f"  AI-GAN / PGD-20 time: 1/{1 / ratio:.0f} "
+              f"({'PASS' if ratio <= 0.01 else 'FAIL'} <= 1/100)")
+    if bb := res.get("blackbox"):
+        ratio = bb["success"] / wb["success"] if wb and wb["success"] and bb["success"] is not None \
+            else None
+        pb = PAPER["table4"]["aigan"].get(arch) if mnist else None
+        print(f"Table IV (black-box, targeted): AI-GAN {_pct(bb['success'])} "
+              f"(paper {_paper(pb)}), {bb['target_queries']} target queries")
+        for k, r in bb["transfer_from_local"].items():
+            pk = PAPER["table4"][k].get(arch) if mnist else None
+            print(f"  {k:5} from the local model: {_pct(r['success'])} (paper {_paper(pk)})")
+        if ratio is not None:
+            print(f"  black-box / white-box: {ratio:.3f} ({'PASS' if ratio >= 0.9 else 'FAIL'}"
+                  " >= 0.90; paper 0.97)")
+    if ab := res.get("ablation"):
+        print("Ablation (success, training seconds)")
+        if wb:
+            print(f"  {'default':12} {_pct(wb['success'])} {wb['train_seconds']:8.0f}s")
+        for k, r in ab.items():
+            if not isinstance(r, dict):  # part_seconds
+                continue
+            print(f"  {k:12} {_pct(r['success'])} {r['train_seconds']:8.0f}s")
+
+
+# ---------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        parts = [p for p in args.parts.split(",") if p]
+        unknown = [p for p in parts if p not in PART_FNS]
+        if unknown:
+            raise AdvforgeError(f"unknown part(s) {unknown}; choose from {list(PARTS)}")
+        settings = [Setting.parse(s, args.train_limit) for s in args.settings.split(",") if s]
+        out = Path(args.out)
+        report = read_json(out) if out.is_file() and not args.fresh else {}
+        report.setdefault("results", {})
+        for setting in settings:
+            ctx = Context(setting, args)
+            res = report["results"].setdefault(setting.name, {})
+            res.update(dataset=setting.dataset, model=str(setting.model_dir), arch=ctx.arch,
+                       eps=setting.eps, num_classes=ctx.num_classes,
+                       n_eval=int(ctx.x.shape[0]), train_images=int(ctx.train[0].shape[0]))
+            for part in parts:
+                if part in res and not args.fresh:
+                    print(f"[{setting.name}] {part}: kept from {out}", flush=True)
+                    continue
+                start = time.perf_counter()
+                # JSON round trip: class keys become strings, as when read back from --out
+                res[part] = json.loads(json.dumps(PART_FNS[part](ctx), default=float))
+                res[part]["part_seconds"] = time.perf_counter() - start
+                print(f"[{setting.name}] {part} done in {res[part]['part_seconds']:.0f}s",
+                      flush=True)
+                report.update(benchmark="aigan_tables", paper=PAPER, threads=torch
+                              .get_num_threads(), cpu_count=os.cpu_count(),
+                              platform=platform.platform(), torch=torch.__version__,
+                              advforge=advforge.__version__, seed=args.seed,
+                              epochs=args.epochs, advgan_epochs=args.advgan_epochs,
+                              gan_overrides=parse_overrides(args.gan),
+                              load_average=os.getloadavg())
+                atomic_write_json(out, report)
+            print_setting(setting.name, ctx.arch, res)
+    except AdvforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
