@@ -76,6 +76,20 @@ def _attacker_config(cls: type, args: argparse.Namespace, splits: Any, dry_run: 
 
 def cmd_train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: bool,
                        quiet: bool, deterministic: bool = False) -> int:
+    from advforge.utils.distributed import cleanup_distributed, init_distributed
+
+    # Under torchrun every rank joins the group (each on its own GPU if any); the GAN loops
+    # then shard batches and average gradients (advforge.generative.parallel).
+    info = init_distributed(device)
+    try:
+        return _train_attacker(args, info.device, dry_run=dry_run, quiet=quiet,
+                               deterministic=deterministic, is_main=info.is_main)
+    finally:
+        cleanup_distributed(info)
+
+
+def _train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: bool,
+                    quiet: bool, deterministic: bool, is_main: bool) -> int:
     from advforge.generative import fit_advgan, fit_aigan
     from advforge.models import load_model
 
@@ -94,8 +108,9 @@ def cmd_train_attacker(args: argparse.Namespace, device: torch.device, *, dry_ru
     metrics = fit(cfg, model, train, val=splits.test, run_dir=run.out, resume=run.resume,
                   progress=make_progress(quiet) is not None, dataset=splits.name,
                   target_run_dir=run.model)
-    atomic_write_text(Path(run.out) / "resolved_config.yaml",
-                      config_to_yaml(run) + config_to_yaml(cfg))
+    if is_main:
+        atomic_write_text(Path(run.out) / "resolved_config.yaml",
+                          config_to_yaml(run) + config_to_yaml(cfg))
     success = metrics.get("success", metrics.get("final_success"))
     print(f"{args.kind} trained in {time.perf_counter() - start:.0f}s -> {run.out}"
           + (f"; targeted success on held-out pairs {100 * success:.2f}%"

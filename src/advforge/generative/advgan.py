@@ -41,6 +41,7 @@ from advforge.generative.common import (
     model_identity,
 )
 from advforge.generative.nets import Discriminator, Generator
+from advforge.generative.parallel import barrier, is_main
 from advforge.generative.state import CONFIG_FILE, write_checkpoint
 from advforge.utils.checkpoint import atomic_write_json, read_json
 from advforge.utils.modes import model_mode
@@ -279,7 +280,9 @@ def _fit_all(cfg: AdvGANConfig, target: nn.Module, data: tuple, *, run_dir: Path
                            if "final" in m}, "pairs": pairs}
         metrics["success"] = metrics["final"]["success"]
     if run_dir is not None:
-        atomic_write_json(run_dir / CONFIG_FILE, {
-            **info, "kind": "advgan", "target": "all", "eps": cfg.eps, "runs": runs,
-            "training": jsonable(dataclasses.asdict(cfg)), "metrics": jsonable(metrics)})
+        if is_main():
+            atomic_write_json(run_dir / CONFIG_FILE, {
+                **info, "kind": "advgan", "target": "all", "eps": cfg.eps, "runs": runs,
+                "training": jsonable(dataclasses.asdict(cfg)), "metrics": jsonable(metrics)})
+        barrier()
     return metrics

@@ -64,6 +64,7 @@ from advforge.generative.common import (
 )
 from advforge.generative.distill import Distiller, QueryOnly, make_local_model
 from advforge.generative.nets import ClassHead, Discriminator, Generator
+from advforge.generative.parallel import sum_over_ranks
 from advforge.generative.simclr import pretrain_encoder
 from advforge.generative.state import write_checkpoint
 from advforge.utils.modes import model_mode
@@ -343,7 +344,7 @@ def _pre_phases(trainer: AIGANTrainer, x: torch.Tensor, meta: dict[str, Any],
                                       progress=progress)
         meta["phases"]["warmup"] = {"kl": kl}
         meta["seconds"]["distill_warmup"] = time.perf_counter() - start
-        meta["queries"] += trainer.oracle.queries - q0
+        meta["queries"] += sum_over_ranks(trainer.oracle.queries - q0)
         loop.save(trainer, run_dir, meta)
 
 

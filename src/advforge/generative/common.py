@@ -16,6 +16,7 @@ from torch import nn
 
 from advforge.attacks.losses import margin
 from advforge.errors import AdvforgeError, InputError
+from advforge.generative.parallel import average_gradients, is_main, shard_batch
 from advforge.utils.checkpoint import read_json
 from advforge.utils.modes import model_mode
 from advforge.utils.validate import check_images, check_labels
@@ -49,12 +50,15 @@ def iterate_batches(
     x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Shuffled minibatches; the permutation comes from ``generator`` so runs (and resumed
-    runs) repeat exactly. A last batch smaller than 2 is dropped (batch norm needs 2)."""
+    runs) repeat exactly. A last batch smaller than 2 is dropped (batch norm needs 2).
+
+    Under torchrun ``batch_size`` is the global batch and each rank gets its equal share of
+    it (:func:`advforge.generative.parallel.shard_batch`; every rank draws the same order)."""
     perm = torch.randperm(x.shape[0], generator=generator, device=generator.device).to(x.device)
     for i in range(0, x.shape[0], batch_size):
         idx = perm[i : i + batch_size]
-        if idx.numel() >= 2:
-            yield x[idx], y[idx]
+        if idx.numel() >= 2 and (share := shard_batch(x[idx], y[idx])) is not None:
+            yield share
 
 
 def sample_targets(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
@@ -86,6 +90,7 @@ def descend(opt: torch.optim.Optimizer, loss: torch.Tensor, params: list[nn.Para
     grads = torch.autograd.grad(loss, params)
     for p, g in zip(params, grads, strict=True):
         p.grad = g
+    average_gradients(params)  # data parallel: the mean over ranks (identity in one process)
     opt.step()
     opt.zero_grad(set_to_none=True)
 
@@ -95,9 +100,10 @@ class ProgressReporter:
     step; ``True`` shows a tqdm bar on stderr when it is a terminal; False/None is silent."""
 
     def __init__(self, progress: Progress, total: int, desc: str) -> None:
-        self.callback = progress if callable(progress) else None
+        main = is_main()  # under torchrun only rank 0 reports
+        self.callback = progress if callable(progress) and main else None
         self.bar = None
-        if progress is True:
+        if progress is True and main:
             import sys
 
             from tqdm.auto import tqdm

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from advforge.generative.common import ProgressReporter, iterate_batches
+from advforge.generative.parallel import average_gradients
 from advforge.utils.modes import model_mode
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class Distiller:
         loss = F.kl_div(log_q, p_target, reduction="batchmean")  # KL(p_target || q)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(self.local.parameters())  # data parallel (identity in one process)
         self.optimizer.step()
         agree = (log_q.argmax(1) == p_target.argmax(1)).float().mean()
         return {"distill_kl": loss.item(), "distill_agree": agree.item()}

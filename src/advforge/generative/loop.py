@@ -20,6 +20,7 @@ from torch import nn
 
 from advforge.errors import InputError
 from advforge.generative.common import Progress, ProgressReporter, iterate_batches, jsonable
+from advforge.generative.parallel import barrier, broadcast_buffers, is_main, sum_over_ranks
 from advforge.generative.state import (
     has_training_state,
     load_training_state,
@@ -68,10 +69,13 @@ def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any
 
 
 def save(trainer: Trainer, run_dir: Path | None, meta: dict[str, Any]) -> None:
+    """Write the resumable state (rank 0 writes; every rank returns once it exists)."""
     if run_dir is not None:
-        modules, optimizers = trainer.state_parts()
-        save_training_state(run_dir, modules=modules, optimizers=optimizers, rng=trainer.rng,
-                            meta=meta)
+        if is_main():
+            modules, optimizers = trainer.state_parts()
+            save_training_state(run_dir, modules=modules, optimizers=optimizers,
+                                rng=trainer.rng, meta=meta)
+        barrier()
 
 
 def lr_factor(schedule: str, epoch: float, epochs: int) -> float:
@@ -116,8 +120,10 @@ def train_epochs(
     for epoch in range(meta["epoch"], epochs):
         start, q0 = time.perf_counter(), getattr(trainer.judge, "queries", 0)
         losses = _epoch(trainer, x, y, bar, epoch, desc)
+        # Data parallel: rank 0's batch-norm statistics everywhere, queries of all ranks.
+        broadcast_buffers(*trainer.state_parts()[0].values())
         meta["seconds"]["gan"] = meta["seconds"].get("gan", 0.0) + time.perf_counter() - start
-        meta["queries"] += getattr(trainer.judge, "queries", 0) - q0
+        meta["queries"] += sum_over_ranks(getattr(trainer.judge, "queries", 0) - q0)
         losses["heldout_success"] = trainer.quick_success(xv, yv)
         meta["history"].append(losses)
         meta["epoch"] = epoch + 1

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from advforge.generative.common import Progress, ProgressReporter, iterate_batches
+from advforge.generative.parallel import average_gradients
 from advforge.generative.nets import Generator, ProjectionHead
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ def pretrain_encoder(
             loss = nt_xent(z1, z2, tau)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(params)  # data parallel (identity in one process)
             opt.step()
             total, count = total + loss.item(), count + 1
             bar.update({"phase": "simclr", "epoch": epoch, "loss": loss.item()})

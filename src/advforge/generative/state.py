@@ -22,6 +22,7 @@ from safetensors import safe_open
 from torch import nn
 
 from advforge.errors import CheckpointError
+from advforge.generative.parallel import barrier, is_main
 from advforge.utils.checkpoint import atomic_write_json, save_safetensors
 
 STATE_FILE = "train_state.safetensors"
@@ -129,8 +130,12 @@ def load_training_state(
 
 
 def write_checkpoint(run_dir: str | Path, generator: nn.Module, config: dict[str, Any]) -> None:
-    """The trained attacker: ``generator.safetensors`` (weights only) then ``config.json``."""
-    run_dir = Path(run_dir)
-    save_safetensors(run_dir / GENERATOR_FILE, generator.state_dict(),
-                     metadata={"kind": str(config.get("kind"))})
-    atomic_write_json(run_dir / CONFIG_FILE, config)
+    """The trained attacker: ``generator.safetensors`` (weights only) then ``config.json``.
+
+    Every rank calls it; rank 0 writes and the others wait until the files exist."""
+    if is_main():
+        run_dir = Path(run_dir)
+        save_safetensors(run_dir / GENERATOR_FILE, generator.state_dict(),
+                         metadata={"kind": str(config.get("kind"))})
+        atomic_write_json(run_dir / CONFIG_FILE, config)
+    barrier()
