@@ -40,13 +40,15 @@ def random_init(
 ) -> torch.Tensor:
     """A uniform random start inside the ball (Madry et al.): uniform in the L-inf cube, or
     uniform in the L2 ball (direction from a Gaussian, radius ~ eps * U^(1/d))."""
+    # Draw on the generator's device (a CPU generator may seed a CUDA attack), then move.
+    dev = generator.device if generator is not None else x.device
     if norm == "linf":
-        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        u = torch.rand(x.shape, generator=generator, device=dev, dtype=x.dtype).to(x.device)
         return (2 * u - 1) * eps
     if norm == "l2":
-        g = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        g = torch.randn(x.shape, generator=generator, device=dev, dtype=x.dtype).to(x.device)
         d = x[0].numel()
-        r = torch.rand(x.shape[0], generator=generator, device=x.device, dtype=x.dtype)
+        r = torch.rand(x.shape[0], generator=generator, device=dev, dtype=x.dtype).to(x.device)
         radius = eps * r.pow(1.0 / d)
         return g / _expand(flat_norm(g, 2).clamp_min(1e-12), g) * _expand(radius, g)
     raise ValueError(f"unknown norm {norm!r}")
