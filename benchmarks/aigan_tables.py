@@ -393,8 +393,8 @@ def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
         print(f"  AI-GAN / PGD-20 time: 1/{1 / ratio:.0f} "
               f"({'PASS' if ratio <= 0.01 else 'FAIL'} <= 1/100)")
     if bb := res.get("blackbox"):
-        ratio = bb["success"] / wb["success"] if wb and wb["success"] and bb["success"] is not None \
-            else None
+        defined = wb and wb["success"] and bb["success"] is not None
+        ratio = bb["success"] / wb["success"] if defined else None
         pb = PAPER["table4"]["aigan"].get(arch) if mnist else None
         print(f"Table IV (black-box, targeted): AI-GAN {_pct(bb['success'])} "
               f"(paper {_paper(pb)}), {bb['target_queries']} target queries")

@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from advforge.data import load
-
 from advforge.models import create
 from advforge.models.io import save_model
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 from gen_helpers import tiny_aigan, tiny_local_model
+from ports import free_port
 from safetensors.torch import load_file, save_file
 from toy_task import make_toy_batch, make_toy_model
 
@@ -51,14 +51,8 @@ def _worker(rank: int, world: int, port: int, root: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_ranks_train_one_aigan(tmp_path):
-    mp.start_processes(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True,
+    mp.start_processes(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True,
                        start_method="spawn")
     info = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert info[0]["grad"] == [1.5, 1.5, 1.5]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 import torch
 import torch.multiprocessing as mp
+from ports import free_port
 from quadrants import make_splits
 
 from advforge.models import load_model
@@ -34,14 +34,8 @@ def _worker(rank: int, world: int, port: int, root: str) -> None:
         json.dump({k: result[k] for k in keep}, f)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_gloo_training_matches_one_process(tmp_path):
-    mp.start_processes(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True,
+    mp.start_processes(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True,
                        start_method="spawn")
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert ranks[0] == ranks[1] and ranks[0]["world_size"] == 2  # all ranks agree

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from advforge.generative.common import Progress, ProgressReporter, iterate_batches
-from advforge.generative.parallel import average_gradients
 from advforge.generative.nets import Generator, ProjectionHead
+from advforge.generative.parallel import average_gradients
 
 log = logging.getLogger(__name__)
 
