@@ -32,6 +32,7 @@ from advforge.generative import loop
 from advforge.generative.common import (
     Progress,
     as_tensors,
+    check_gan_config,
     cw_target_loss,
     descend,
     gan_loss,
@@ -92,17 +93,12 @@ class AdvGANConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 < self.eps <= 1:
-            raise InputError(f"eps must lie in (0, 1], got {self.eps}")
+        check_gan_config(self)
         if self.target != "all" and (isinstance(self.target, bool)
                                      or not isinstance(self.target, int) or self.target < 0):
             raise InputError(f"target must be a class index or 'all', got {self.target!r}")
-        if self.epochs < 0 or self.eval_size < 0 or self.batch_size < 2:
-            raise InputError("epochs and eval_size must be >= 0 and batch_size >= 2")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise InputError(f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
-        if not self.lr > 0 or self.kappa < 0 or (self.hinge_c is not None and self.hinge_c < 0):
-            raise InputError("lr must be > 0, kappa and hinge_c >= 0")
+        if self.hinge_c is not None and self.hinge_c < 0:
+            raise InputError(f"hinge_c must be >= 0, got {self.hinge_c}")
 
 
 class AdvGANTrainer:

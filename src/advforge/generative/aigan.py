@@ -52,6 +52,7 @@ from advforge.generative import loop
 from advforge.generative.common import (
     Progress,
     as_tensors,
+    check_gan_config,
     cw_target_loss,
     descend,
     gan_loss,
@@ -141,29 +142,20 @@ class AIGANConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 < self.eps <= 1:
-            raise InputError(f"eps must lie in (0, 1], got {self.eps}")
-        for name in ("epochs", "pretrain_epochs", "distill_warmup_epochs", "eval_size"):
+        check_gan_config(self)
+        for name in ("pretrain_epochs", "distill_warmup_epochs", "attacker_warmup_epochs"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("batch_size", "attacker_steps", "g_ch", "d_ch", "distill_steps"):
+        for name in ("attacker_steps", "distill_steps"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "pretrain_lr", "distill_lr", "tau"):
+        for name in ("pretrain_lr", "distill_lr", "tau"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise InputError(f"lr_schedule must be constant or cosine, got {self.lr_schedule!r}")
-        if self.attacker_warmup_epochs < 0:
-            raise InputError("attacker_warmup_epochs must be >= 0")
         if self.gan_loss not in ("bce", "lsgan"):
             raise InputError(f"gan_loss must be bce or lsgan, got {self.gan_loss!r}")
         if self.target_loss not in ("cw", "ce"):
             raise InputError(f"target_loss must be cw or ce, got {self.target_loss!r}")
-        if self.kappa < 0:
-            raise InputError(f"kappa must be >= 0, got {self.kappa}")
-        if self.batch_size < 2:
-            raise InputError("batch_size must be >= 2 (batch norm needs two images)")
 
     @property
     def pgd_step_size(self) -> float:

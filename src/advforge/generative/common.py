@@ -61,6 +61,26 @@ def iterate_batches(
             yield share
 
 
+def check_gan_config(cfg: Any) -> None:
+    """The checks AIGANConfig and AdvGANConfig share (budget, schedule, sizes, rates)."""
+    if not 0 < cfg.eps <= 1:
+        raise InputError(f"eps must lie in (0, 1], got {cfg.eps}")
+    for name in ("epochs", "eval_size"):
+        if getattr(cfg, name) < 0:
+            raise InputError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    for name in ("g_ch", "d_ch"):
+        if getattr(cfg, name) < 1:
+            raise InputError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.batch_size < 2:
+        raise InputError("batch_size must be >= 2 (batch norm needs two images)")
+    if not cfg.lr > 0:
+        raise InputError(f"lr must be > 0, got {cfg.lr}")
+    if cfg.lr_schedule not in ("constant", "cosine"):
+        raise InputError(f"lr_schedule must be constant or cosine, got {cfg.lr_schedule!r}")
+    if cfg.kappa < 0:
+        raise InputError(f"kappa must be >= 0, got {cfg.kappa}")
+
+
 def sample_targets(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
     """t ~ uniform over the classes != y (Algorithm 1 samples t; the paper's t is never y)."""
     shift = torch.randint(1, num_classes, y.shape, generator=generator, device=generator.device)
