@@ -37,6 +37,18 @@ def test_contract(toy_model, toy_batch):
     assert attack.generator.training == gen_mode and not toy_model.training
 
 
+def test_chunks_give_the_whole_batch_result(toy_batch):
+    x, y = toy_batch
+    g = _gen()
+    for _ in range(3):  # give the batch-norm running statistics something other than 0/1
+        g(x, _targets(y))
+    whole = GeneratorAttack(g, 0.3, chunk_size=x.shape[0])(None, x, y, target=_targets(y))
+    chunked = GeneratorAttack(g, 0.3, chunk_size=3)(None, x, y, target=_targets(y))
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=0)
+    with pytest.raises(InputError, match="chunk_size"):
+        GeneratorAttack(g, 0.3, chunk_size=0)
+
+
 def test_int_target_and_smaller_eps(toy_batch):
     x, y = toy_batch
     keep = y != 2

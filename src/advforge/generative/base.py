@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from advforge.attacks.base import Attack
+from advforge.attacks.chunking import ChunkedAttack, run_in_chunks
 from advforge.errors import CheckpointError, InputError
 from advforge.generative.nets import Generator
 from advforge.generative.state import CONFIG_FILE, GENERATOR_FILE
@@ -27,7 +28,7 @@ KINDS = ("aigan", "advgan")
 
 
 @dataclasses.dataclass(frozen=True)
-class GeneratorAttack(Attack):
+class GeneratorAttack(ChunkedAttack):
     """Adapt a trained generator to the Attack call.
 
     Args:
@@ -38,6 +39,9 @@ class GeneratorAttack(Attack):
         num_classes: the target model's class count (needed for an unconditional generator).
         kind: ``"aigan"`` or ``"advgan"`` (recorded in reports).
         source: the run directory it was loaded from, if any.
+        chunk_size: images per generator call; None = automatic (64 on a single-threaded CPU,
+            where cache-sized chunks forge 1,000 MNIST examples about twice as fast; see
+            :mod:`advforge.attacks.chunking`).
 
     Example:
         >>> attack = GeneratorAttack(generator, 0.3)
@@ -55,6 +59,7 @@ class GeneratorAttack(Attack):
     source: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # chunk_size
         if not isinstance(self.generator, Generator):
             raise InputError(f"generator must be a Generator, got {type(self.generator).__name__}")
         if self.eps is None:
@@ -116,7 +121,8 @@ class GeneratorAttack(Attack):
         dtype = next(g.parameters()).dtype
         with torch.no_grad(), model_mode(g, "eval"):
             cond = target if g.num_classes is not None else None
-            delta = g(x.to(dtype), cond).clamp(-self.eps, self.eps)  # (B, C, H, W)
+            delta = run_in_chunks(lambda xc, _yc, tc: g(xc.to(dtype), tc), g, self.chunk_size,
+                                  x, y, cond).clamp(-self.eps, self.eps)  # (B, C, H, W)
         return (x + delta.to(x.dtype)).clamp(0.0, 1.0).detach()
 
     def to(self, device: torch.device | str) -> GeneratorAttack:
