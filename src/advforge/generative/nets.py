@@ -87,7 +87,8 @@ class DecoderBlock(nn.Module):
     def forward(self, h: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
         r = self.conv1(self._up(F.relu(self.bn1(h, t))))
         r = self.conv2(F.relu(self.bn2(r, t)))
-        return r + self.skip(self._up(h))
+        # A 1x1 conv commutes with nearest upsampling: the same output for 1/4 of the work.
+        return r + self._up(self.skip(h))
 
 
 class Generator(nn.Module):
