@@ -16,7 +16,8 @@ beside ours where the paper has one (its MNIST columns sit beside our ``mnist5k`
 * ``ablation``: AI-GAN without SimCLR pre-training and without the PGD attacker in D.
 
 Trained attackers are cached under ``--work`` and reused (an interrupted training resumes);
-finished parts are kept in ``--out`` and skipped on the next run unless ``--fresh``.
+finished parts are kept in ``--out`` and skipped on the next run unless ``--fresh`` (which
+recomputes only the parts named by ``--parts``).
 
     python benchmarks/aigan_tables.py --settings mnist5k-b --threads 1
     python benchmarks/aigan_tables.py --settings fashion-b-0.1 --parts whitebox,pgd100,timing
@@ -107,7 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", default=str(ROOT / "runs" / "bench_aigan"),
                    help="where trained attackers are cached")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "aigan_tables.json"))
-    p.add_argument("--fresh", action="store_true", help="recompute parts already in --out")
+    p.add_argument("--fresh", action="store_true",
+                   help="recompute the --parts already in --out (the others are kept)")
     return p.parse_args(argv)
 
 
@@ -426,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             raise AdvforgeError(f"unknown part(s) {unknown}; choose from {list(PARTS)}")
         settings = [Setting.parse(s, args.train_limit) for s in args.settings.split(",") if s]
         out = Path(args.out)
-        report = read_json(out) if out.is_file() and not args.fresh else {}
+        report = read_json(out) if out.is_file() else {}  # other parts are always kept
         report.setdefault("results", {})
         for setting in settings:
             ctx = Context(setting, args)
