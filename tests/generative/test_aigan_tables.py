@@ -18,7 +18,8 @@ from advforge.models.io import save_model
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "aigan_tables.py"
 TINY = ["--n-eval", "12", "--train-limit", "48", "--epochs", "1", "--advgan-epochs", "1",
-        "--pgd-steps", "2", "--timing-n", "12", "--cw-n", "2", "--repeats", "1",
+        "--pgd-steps", "2", "--timing-n", "12", "--transfer-n", "6", "--cw-n", "2",
+        "--repeats", "1",
         "--threads", "1", "--gan", "g_ch=4", "--gan", "d_ch=4", "--gan", "batch_size=16",
         "--gan", "pretrain_epochs=1", "--gan", "attacker_steps=1",
         "--gan", "distill_warmup_epochs=1"]
@@ -64,6 +65,7 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     assert timing["aigan_over_pgd20"] == timing["aigan"]["seconds"] / timing["pgd20"]["seconds"]
     bb = res["blackbox"]
     assert bb["target_queries"] > 0 and set(bb["transfer_from_local"]) == {"fgsm", "pgd", "cw"}
+    assert bb["transfer_images"] == 6
     assert {"no_pretrain", "no_attacker"} <= set(res["ablation"])
     assert (work / next(iter(report["results"])) / "aigan_blackbox" / "local_model"
             / "model.safetensors").is_file()
