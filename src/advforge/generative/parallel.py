@@ -73,7 +73,10 @@ def sum_over_ranks(value: float) -> float:
     """``value`` summed over ranks (e.g. target queries, each rank counting its own)."""
     if world()[1] == 1:
         return value
-    t = torch.tensor([float(value)], dtype=torch.float64)
+    # NCCL reduces only CUDA tensors (the rank's current device); gloo takes CPU ones.
+    device = torch.device("cuda", torch.cuda.current_device()) \
+        if dist.get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor([float(value)], dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t.item())
 
