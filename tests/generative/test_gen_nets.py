@@ -17,15 +17,17 @@ def _saturated(gen: Generator) -> Generator:
     return gen
 
 
+@pytest.mark.parametrize("output", ["tanh", "box"])
 @pytest.mark.parametrize("channels,size", [(1, 28), (3, 32), (1, 12)])
 @pytest.mark.parametrize("eps", [0.3, 8 / 255])
-def test_eps_bound_on_every_output(channels, size, eps):
+def test_eps_bound_on_every_output(channels, size, eps, output):
     torch.manual_seed(0)
-    gen = Generator(channels, size, 10, eps, ch=4, skip=True, template=True)
+    gen = Generator(channels, size, 10, eps, ch=4, skip=True, template=True, output=output)
     batches = [torch.rand(6, channels, size, size), torch.zeros(6, channels, size, size),
                torch.ones(6, channels, size, size)]
     t = torch.arange(6) % 10
-    for g in (gen, _saturated(Generator(channels, size, 10, eps, ch=4, skip=True))):
+    saturated = _saturated(Generator(channels, size, 10, eps, ch=4, skip=True, output=output))
+    for g in (gen, saturated):
         for mode in ("train", "eval"):
             g.train(mode == "train")
             for x in batches:
@@ -45,6 +47,32 @@ def test_saturated_generator_reaches_the_bound():
         gen.out.bias.fill_(-50.0)  # tanh(-50) = -1 in float32
     delta = gen(torch.rand(4, 1, 12, 12), torch.arange(4))
     assert torch.equal(delta, torch.full_like(delta, -0.3))
+
+
+def test_box_output_spans_the_feasible_interval_of_every_pixel():
+    """output="box": saturating low/high reaches max(0, x - eps) / min(1, x + eps) exactly."""
+    x = torch.tensor([0.0, 0.1, 0.5, 0.9, 1.0]).repeat(6, 1).view(2, 1, 3, 5)
+    gen = Generator(1, 12, 4, 0.3, ch=4, output="box").eval()
+    x = torch.nn.functional.pad(x, (0, 7, 0, 9))  # 12x12 images holding the test pixels
+    for bias, want in ((-50.0, (x - 0.3).clamp_min(0)), (50.0, (x + 0.3).clamp_max(1))):
+        with torch.no_grad():
+            gen.out.weight.zero_()
+            gen.out.bias.fill_(bias)
+        x_adv = gen.perturb(x, torch.tensor([1, 2]))
+        assert torch.allclose(x_adv, want, atol=1e-6)
+
+
+def test_box_output_has_gradient_where_tanh_is_clamped():
+    """At x = 0 a negative tanh delta is cut by the clamp to [0, 1] and passes no gradient;
+    the box form always does (why AI-GAN uses it, see the nets module docstring)."""
+    x = torch.zeros(2, 1, 12, 12)
+    for output, expect_grad in (("tanh", False), ("box", True)):
+        gen = Generator(1, 12, 4, 0.3, ch=4, output=output)
+        with torch.no_grad():
+            gen.out.weight.zero_()
+            gen.out.bias.fill_(-1.0)  # every pixel pushed down, below the box at x = 0
+        gen.perturb(x, torch.tensor([1, 2])).sum().backward()
+        assert (gen.out.bias.grad.abs().item() > 0) == expect_grad
 
 
 def test_different_targets_give_different_outputs():
@@ -71,6 +99,8 @@ def test_generator_rejects_bad_arguments():
         Generator(1, 30, 10, 0.3)  # not divisible by 4
     with pytest.raises(InputError):
         Generator(1, 28, 10, 0.0)
+    with pytest.raises(InputError):
+        Generator(1, 28, 10, 0.3, output="sigmoid")
     gen = Generator(1, 12, 4, 0.3, ch=4)
     with pytest.raises(InputError):
         gen(torch.rand(2, 1, 12, 12))  # conditional generator without targets

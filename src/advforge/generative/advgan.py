@@ -63,8 +63,8 @@ class AdvGANConfig:
         w_adv, w_gan, w_hinge: loss weights (the authors' code weighs L_adv by 10).
         hinge_c: the hinge's L2 bound c; None means ``hinge_frac * eps * sqrt(C*H*W)``.
         hinge_frac: c as a fraction of the L2 norm of a full-eps perturbation.
-        g_ch, g_res_blocks, g_template, g_skip, d_ch, spectral_norm: the networks, AI-GAN's
-            defaults (see :mod:`.nets`).
+        g_ch, g_res_blocks, g_template, g_skip, g_output, d_ch, spectral_norm: the
+            networks, AI-GAN's defaults (see :mod:`.nets`).
         eval_size: held-out images for the final success (0 to skip).
         seed: seeds networks, batch order and evaluation.
     """
@@ -87,6 +87,7 @@ class AdvGANConfig:
     g_res_blocks: int = 1
     g_template: bool = False
     g_skip: bool = True
+    g_output: str = "tanh"
     d_ch: int = 16
     spectral_norm: bool = False
     eval_size: int = 1000
@@ -111,7 +112,7 @@ class AdvGANTrainer:
         torch.manual_seed(cfg.seed + target_class)
         self.G = Generator(in_channels, image_size, None, cfg.eps, ch=cfg.g_ch,
                            res_blocks=cfg.g_res_blocks, template=cfg.g_template,
-                           skip=cfg.g_skip).to(device)
+                           skip=cfg.g_skip, output=cfg.g_output).to(device)
         self.D = Discriminator(in_channels, None, ch=cfg.d_ch, spectral=cfg.spectral_norm).to(
             device)
         betas = (cfg.beta1, cfg.beta2)

@@ -100,7 +100,7 @@ class AIGANConfig:
         distill_lr: Adam rate of the local model.
         distill_steps: distillation updates of f_d after every AI-GAN update.
         distill_warmup_epochs: distillation epochs on clean images before the GAN starts.
-        g_ch, g_res_blocks, g_template, g_skip, d_ch, spectral_norm: the networks (see
+        g_ch, g_res_blocks, g_template, g_skip, g_output, d_ch, spectral_norm: the networks (see
             :mod:`.nets`).
         eval_size: held-out images for the final all-targets success (0 to skip).
         seed: seeds the networks, batch order, targets, augmentations and PGD starts.
@@ -136,6 +136,7 @@ class AIGANConfig:
     g_res_blocks: int = 1
     g_template: bool = False
     g_skip: bool = True
+    g_output: str = "tanh"
     d_ch: int = 16
     spectral_norm: bool = False
     eval_size: int = 1000
@@ -185,7 +186,7 @@ class AIGANTrainer:
         torch.manual_seed(cfg.seed)  # network initialisation
         self.G = Generator(in_channels, image_size, num_classes, cfg.eps, ch=cfg.g_ch,
                            res_blocks=cfg.g_res_blocks, template=cfg.g_template,
-                           skip=cfg.g_skip).to(device)
+                           skip=cfg.g_skip, output=cfg.g_output).to(device)
         self.D = Discriminator(in_channels, num_classes, ch=cfg.d_ch,
                                spectral=cfg.spectral_norm).to(device)
         betas = (cfg.beta1, cfg.beta2)

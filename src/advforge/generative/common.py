@@ -16,6 +16,7 @@ from torch import nn
 
 from advforge.attacks.losses import margin
 from advforge.errors import AdvforgeError, InputError
+from advforge.generative.nets import OUTPUTS
 from advforge.generative.parallel import average_gradients, is_main, shard_batch
 from advforge.utils.checkpoint import read_json
 from advforge.utils.modes import model_mode
@@ -79,6 +80,8 @@ def check_gan_config(cfg: Any) -> None:
         raise InputError(f"lr_schedule must be constant or cosine, got {cfg.lr_schedule!r}")
     if cfg.kappa < 0:
         raise InputError(f"kappa must be >= 0, got {cfg.kappa}")
+    if cfg.g_output not in OUTPUTS:
+        raise InputError(f"g_output must be one of {OUTPUTS}, got {cfg.g_output!r}")
 
 
 def sample_targets(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:

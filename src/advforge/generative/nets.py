@@ -10,9 +10,14 @@ Both follow the ResNet nets of SNGAN / cGANs with projection discriminator (Miya
   Optional U-Net additive skips carry the encoder's H and H/2 features to the decoder (they
   raised targeted success from 72% to 76% after 5 epochs on mnist5k: perturbations need
   stroke-level detail that a 7x7 bottleneck blurs), and an optional learned per-class
-  template is added before the tanh. The output is ``delta = eps * tanh(.)``, so
-  ``||delta||_inf <= eps`` holds by construction. With ``num_classes=None`` it is the
-  unconditional G(x) of AdvGAN.
+  template is added before the squashing. The output is ``delta = eps * tanh(.)``, so
+  ``||delta||_inf <= eps`` holds by construction (``output="tanh"``, the paper's form), or
+  the box-aware ``output="box"``: x_pert = lo + (hi - lo) * sigmoid(.) with
+  [lo, hi] = [x - eps, x + eps] intersected with [0, 1]. Inside the box the two are the same
+  function (eps * tanh(h / 2)); at its walls the tanh form wastes the half of its range that
+  the clamp to [0, 1] cuts off, and the clamp passes no gradient there, so a background pixel
+  of MNIST (x = 0) whose delta starts negative never learns to turn positive. With
+  ``num_classes=None`` it is the unconditional G(x) of AdvGAN.
 * :class:`Discriminator` is a spectrally normalised residual net with global sum pooling and
   two linear heads: the source head (clean vs perturbed, AI-GAN Eq. 6) and the class head
   (Eqs. 7-8). With ``num_classes=None`` only the source head exists (AdvGAN).
@@ -28,6 +33,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from advforge.errors import InputError
+
+OUTPUTS = ("tanh", "box")
 
 
 class CondBatchNorm2d(nn.Module):
@@ -104,6 +111,9 @@ class Generator(nn.Module):
         res_blocks: conditional residual blocks at the bottleneck.
         template: add a learned (K, C, H, W) per-class map before the tanh.
         skip: U-Net additive skips from the encoder to the decoder at H/2 and H.
+        output: ``"tanh"`` (delta = eps * tanh, then clamp(x + delta, 0, 1): the paper) or
+            ``"box"`` (the feasible interval of every pixel spanned by a sigmoid; see the
+            module docstring). Both keep ``||delta||_inf <= eps`` and x + delta in [0, 1].
     """
 
     def __init__(
@@ -117,15 +127,18 @@ class Generator(nn.Module):
         res_blocks: int = 1,
         template: bool = False,
         skip: bool = False,
+        output: str = "tanh",
     ) -> None:
         super().__init__()
+        if output not in OUTPUTS:
+            raise InputError(f"generator output must be one of {OUTPUTS}, got {output!r}")
         if image_size % 4:
             raise InputError(f"generator needs an image size divisible by 4, got {image_size}")
         if not 0 < eps <= 1:
             raise InputError(f"generator eps must lie in (0, 1], got {eps}")
         self.in_channels, self.image_size, self.num_classes = in_channels, image_size, num_classes
         self.eps, self.ch, self.res_blocks = float(eps), ch, res_blocks
-        self.template_on, self.skip = template, skip
+        self.template_on, self.skip, self.output = template, skip, output
         # The encoder is target-agnostic so that SimCLR can pre-train it on images alone.
         self.encoder = nn.Sequential(
             nn.Conv2d(in_channels, ch, 3, padding=1),
@@ -164,6 +177,7 @@ class Generator(nn.Module):
             "res_blocks": self.res_blocks,
             "template": self.template_on,
             "skip": self.skip,
+            "output": self.output,
         }
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, 4ch, H/4, W/4)
@@ -191,8 +205,13 @@ class Generator(nn.Module):
         h = self.out(F.relu(self.out_bn(h, t)))
         if self.template is not None:
             h = h + self.template[t if t is not None else 0]
-        delta = self.eps * torch.tanh(h)
-        # tanh saturates at +-1 in float32 for large inputs; clamping keeps the bound exact.
+        if self.output == "box":
+            lo, hi = (x - self.eps).clamp_min(0.0), (x + self.eps).clamp_max(1.0)
+            delta = lo + (hi - lo) * torch.sigmoid(h) - x
+        else:
+            delta = self.eps * torch.tanh(h)
+        # tanh saturates at +-1 in float32 for large inputs and lo + (hi - lo) * s - x can
+        # round past eps: clamping keeps the bound exact.
         return delta.clamp(-self.eps, self.eps)
 
     def perturb(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
