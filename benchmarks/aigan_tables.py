@@ -259,10 +259,17 @@ def pgd_spec(eps: float, steps: int, step_size: float) -> Any:
 
 
 # ---------------------------------------------------------------- parts
+def _trained_with(run_dir: Path) -> dict[str, Any]:
+    """The training config a cached attacker was made with (parts of one --out file may come
+    from runs with different settings, so every part records its own)."""
+    return read_json(run_dir / "config.json").get("training", {})
+
+
 def part_whitebox(ctx: Context) -> dict[str, Any]:
     run_dir, metrics = ctx.aigan("aigan")
     row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "aigan")
     row["train_seconds"] = metrics["train_seconds"]
+    row["config"] = _trained_with(run_dir)
     return row
 
 
@@ -277,6 +284,7 @@ def part_advgan(ctx: Context) -> dict[str, Any]:
     row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "advgan")
     row["train_seconds"] = metrics["train_seconds"]
     row["per_target_train_seconds"] = metrics["per_target_seconds"]
+    row["config"] = _trained_with(run_dir)
     return row
 
 
@@ -312,6 +320,7 @@ def part_timing(ctx: Context) -> dict[str, Any]:
         "advgan": (load_attacker(ctx.advgan()[0]).to(ctx.device), n),
         "aigan": (load_attacker(ctx.aigan("aigan")[0]).to(ctx.device), n),
     }
+    aigan_config = _trained_with(ctx.aigan("aigan")[0])
     rows = {}
     for name, (attack, m) in attacks.items():
         reps = 1 if name == "cw_l2" else args.repeats
@@ -321,6 +330,7 @@ def part_timing(ctx: Context) -> dict[str, Any]:
         rows[name] = {"seconds": seconds * n / m, "measured_on": m, "extrapolated": m < n,
                       "success": float(hit.sum() / correct[:m].sum().clamp_min(1))}
     rows["aigan_over_pgd20"] = rows["aigan"]["seconds"] / rows["pgd20"]["seconds"]
+    rows["aigan"]["config"] = aigan_config
     rows["n"] = n
     return rows
 
@@ -328,7 +338,8 @@ def part_timing(ctx: Context) -> dict[str, Any]:
 def part_blackbox(ctx: Context) -> dict[str, Any]:
     run_dir, metrics = ctx.aigan("aigan_blackbox", black_box=True)
     row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "aigan_blackbox")
-    row.update(train_seconds=metrics["train_seconds"], target_queries=metrics["target_queries"])
+    row.update(train_seconds=metrics["train_seconds"], target_queries=metrics["target_queries"],
+               config=_trained_with(run_dir))
     local = load_model(run_dir / "local_model").to(ctx.device).eval()
     eps = ctx.s.eps
     transfer = {"fgsm": create_attack("fgsm", eps=eps),
@@ -348,6 +359,7 @@ def part_ablation(ctx: Context) -> dict[str, Any]:
         run_dir, metrics = ctx.aigan(f"aigan_{variant}", **change)
         rows[variant] = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), variant)
         rows[variant]["train_seconds"] = metrics["train_seconds"]
+        rows[variant]["config"] = _trained_with(run_dir)
     return rows
 
 
@@ -362,6 +374,15 @@ def _pct(v: float | None) -> str:
 
 def _paper(v: float | None) -> str:
     return "-" if v is None else f"{v:6.2f}%"
+
+
+def config_difference(a: dict[str, Any] | None, b: dict[str, Any] | None,
+                      *expected: str) -> str:
+    """``key: a -> b`` for the training fields two runs differ in (beside ``expected``)."""
+    if not a or not b:
+        return ""
+    keys = sorted(k for k in set(a) | set(b) if k not in expected and a.get(k) != b.get(k))
+    return ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in keys)
 
 
 def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
@@ -415,6 +436,8 @@ def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
         if ratio is not None:
             print(f"  black-box / white-box: {ratio:.3f} ({'PASS' if ratio >= 0.9 else 'FAIL'}"
                   " >= 0.90; paper 0.97)")
+            if diff := config_difference(wb.get("config"), bb.get("config"), "black_box"):
+                print(f"  note: the two were trained with different settings: {diff}")
     if ab := res.get("ablation"):
         print("Ablation (success, training seconds)")
         if wb:
@@ -423,6 +446,9 @@ def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
             if not isinstance(r, dict):  # part_seconds
                 continue
             print(f"  {k:12} {_pct(r['success'])} {r['train_seconds']:8.0f}s")
+            if wb and (diff := config_difference(wb.get("config"), r.get("config"),
+                                                 "pretrain", "attacker")):
+                print(f"    note: trained with different settings than the default: {diff}")
 
 
 # ---------------------------------------------------------------- main

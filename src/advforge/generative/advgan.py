@@ -64,7 +64,8 @@ class AdvGANConfig:
         hinge_c: the hinge's L2 bound c; None means ``hinge_frac * eps * sqrt(C*H*W)``.
         hinge_frac: c as a fraction of the L2 norm of a full-eps perturbation.
         g_ch, g_res_blocks, g_template, g_skip, g_output, d_ch, spectral_norm: the
-            networks, AI-GAN's defaults (see :mod:`.nets`).
+            networks, AI-GAN's defaults (see :mod:`.nets`) except ``g_output``: "tanh", the
+            clipped perturbation of Xiao et al., so the baseline stays the published method.
         eval_size: held-out images for the final success (0 to skip).
         seed: seeds networks, batch order and evaluation.
     """

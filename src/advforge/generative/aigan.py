@@ -28,7 +28,14 @@ fields; the numbers are ours, Model B on mnist5k, eps 0.3, 1 CPU thread, see the
   accuracy after 6 epochs vs 65% without).
 * Batch 32 and a cosine decay of the paper's lr 0.002: the paper's batch 256 gives 235 steps
   per MNIST epoch but only 16 on mnist5k's 4,000 images (71% vs 78% after 10 epochs).
-* Adam betas (0.5, 0.999), the usual GAN setting.
+* Adam betas (0.5, 0.999), the usual GAN setting (0.9: 76.1% vs 77.6% after 5 epochs).
+* The perturbation's squashing (``g_output``). The paper's eps * tanh, then a clamp to
+  [0, 1], wastes the part of tanh's range the clamp cuts off and passes no gradient there,
+  which on MNIST (most pixels 0) and Fashion-MNIST is much of the image. The default
+  ``"box"`` spans each pixel's feasible interval [max(0, x - eps), min(1, x + eps)] with a
+  sigmoid: the same function as eps * tanh(h / 2) away from the walls, and the L-inf bound
+  still holds exactly. After 5 epochs: 77.6% vs 76.9% (Model B, mnist5k, eps 0.3) and
+  67.0% vs 64.6% (Model B, Fashion-MNIST, eps 0.1, 500 test images).
 * Black-box mode (Sec. V-D) swaps the target for a local model distilled from the
   query-only target after every update (:mod:`advforge.generative.distill`).
 """
@@ -136,7 +143,7 @@ class AIGANConfig:
     g_res_blocks: int = 1
     g_template: bool = False
     g_skip: bool = True
-    g_output: str = "tanh"
+    g_output: str = "box"
     d_ch: int = 16
     spectral_norm: bool = False
     eval_size: int = 1000
