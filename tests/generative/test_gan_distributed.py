@@ -40,7 +40,7 @@ def _worker(rank: int, world: int, port: int, root: str) -> None:
         trainer = AIGANTrainer.for_data(cfg, make_toy_model(), (x, y),
                                         local_model=tiny_local_model())
         metrics = train_aigan(trainer, (x, y), run_dir=os.path.join(root, "run"))
-        nets = {f"{name}.{k}": v.detach().clone()
+        nets = {f"{name}.{k}": v.detach().contiguous()
                 for name, m in trainer.state_parts()[0].items()
                 for k, v in m.state_dict().items()}
         save_file(nets, os.path.join(root, f"rank{rank}.safetensors"))
