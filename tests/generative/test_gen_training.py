@@ -132,8 +132,7 @@ def test_fit_with_and_without_pretraining(toy_model, pretrain):
 
 def test_config_validation():
     for bad in ({"eps": 0}, {"eps": 1.5}, {"batch_size": 1}, {"lr": 0}, {"gan_loss": "wgan"},
-                {"target_loss": "mse"}, {"epochs": -1}, {"kappa": -1}, {"g_output": "relu"},
-                {"target_focus": -1}):
+                {"target_loss": "mse"}, {"epochs": -1}, {"kappa": -1}, {"g_output": "relu"}):
         with pytest.raises(InputError):
             tiny_aigan(**bad)
     for bad in ({"target": -1}, {"target": "some"}, {"eps": 2}, {"g_output": "relu"}):

@@ -62,7 +62,6 @@ from advforge.generative.common import (
     check_gan_config,
     cw_target_loss,
     descend,
-    focused_cross_entropy,
     gan_loss,
     heldout_success,
     jsonable,
@@ -94,8 +93,6 @@ class AIGANConfig:
         target_loss: ``"ce"`` (Eq. 9: the target model's log-probability of t) or ``"cw"``
             (the C&W margin Sec. V-B says the paper applies).
         kappa: C&W confidence of the target term (paper: 0).
-        target_focus: weight each pair's cross-entropy by p_t^target_focus (0 = Eq. 9's
-            plain mean; see :func:`~advforge.generative.common.focused_cross_entropy`).
         w_target, w_disc_class, w_gan: weights of Eq. 9, Eq. 10 and -L_S in G's loss.
         gan_loss: ``"bce"`` (Eq. 6's log-likelihood) or ``"lsgan"``.
         attacker: train D's class head on PGD examples (Eq. 7); False for the ablation.
@@ -125,7 +122,6 @@ class AIGANConfig:
     beta2: float = 0.999
     target_loss: str = "ce"
     kappa: float = 0.0
-    target_focus: float = 0.0
     w_target: float = 10.0
     w_disc_class: float = 1.0
     w_gan: float = 0.1
@@ -161,8 +157,6 @@ class AIGANConfig:
         for name in ("attacker_steps", "distill_steps"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.target_focus < 0:
-            raise InputError(f"target_focus must be >= 0, got {self.target_focus}")
         for name in ("pretrain_lr", "distill_lr", "tau"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -266,7 +260,7 @@ class AIGANTrainer:
         if cfg.target_loss == "cw":  # -Eq. 9 via the C&W margin
             loss_target = cw_target_loss(logits, t, cfg.kappa)
         else:
-            loss_target = focused_cross_entropy(logits, t, cfg.target_focus)
+            loss_target = F.cross_entropy(logits, t)
         source, cls = self.D(x_pert)
         loss_disc_class = F.cross_entropy(cls, t)  # -Eq. 10
         loss_gan = gan_loss(source, clean=True, kind=cfg.gan_loss)  # -L_S, non-saturating

@@ -96,23 +96,6 @@ def cw_target_loss(logits: torch.Tensor, target: torch.Tensor, kappa: float) -> 
     return margin(logits, target, target, kappa=kappa).mean()
 
 
-def focused_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
-                          focus: float) -> torch.Tensor:
-    """Cross-entropy towards ``target`` (Eq. 9) with every pair weighted by p_t^focus
-    (detached, normalised to mean 1); ``focus=0`` is the plain batch mean.
-
-    Success counts pairs, and plain cross-entropy spends its largest gradients on the pairs
-    furthest from the target (p_t near 0), which under an L-inf budget are often out of
-    reach for any attack. Weighting by p_t^focus moves the generator's effort towards pairs
-    near the decision boundary; those already won have a small gradient either way.
-    """
-    ce = F.cross_entropy(logits, target, reduction="none")  # (B,)
-    if focus == 0:
-        return ce.mean()
-    weight = torch.exp(-ce.detach() * focus)  # p_t ** focus
-    return (weight * ce).sum() / weight.sum().clamp_min(1e-12)
-
-
 def gan_loss(logits: torch.Tensor, clean: bool, kind: str) -> torch.Tensor:
     """Source-head loss pushing ``logits`` towards "clean" (1) or "perturbed" (0):
     ``bce`` is the log-likelihood of Eq. 6; ``lsgan`` the least-squares loss of AdvGAN's code."""
