@@ -32,7 +32,7 @@ def test_eps_bound_on_every_output(channels, size, eps, output):
             g.train(mode == "train")
             for x in batches:
                 delta = g(x, t)
-                assert delta.shape == x.shape
+                assert delta.shape == x.shape and delta.is_contiguous()
                 # exact in the tensor's dtype: no tolerance beyond float32(eps) itself
                 assert delta.abs().max() <= torch.tensor(eps, dtype=delta.dtype)
                 x_adv = g.perturb(x, t)

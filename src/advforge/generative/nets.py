@@ -220,8 +220,9 @@ class Generator(nn.Module):
         else:
             delta = self.eps * torch.tanh(h)
         # tanh saturates at +-1 in float32 for large inputs and lo + (hi - lo) * s - x can
-        # round past eps: clamping keeps the bound exact.
-        return delta.clamp(-self.eps, self.eps)
+        # round past eps: clamping keeps the bound exact. The NHWC convolutions leave delta
+        # NHWC; callers get the usual contiguous layout (a no-op for one channel).
+        return delta.clamp(-self.eps, self.eps).contiguous()
 
     def perturb(self, x: torch.Tensor, t: torch.Tensor | None = None) -> torch.Tensor:
         """``clamp(x + G(x, t), 0, 1)``: the adversarial image."""
