@@ -28,6 +28,8 @@ fields; the numbers are ours, Model B on mnist5k, eps 0.3, 1 CPU thread, see the
   accuracy after 6 epochs vs 65% without).
 * Batch 32 and a cosine decay of the paper's lr 0.002: the paper's batch 256 gives 235 steps
   per MNIST epoch but only 16 on mnist5k's 4,000 images (71% vs 78% after 10 epochs).
+* Generator width 32 (AdvGAN's per-target generators keep 16): 83.7% vs 81.6% on Model B
+  after 10 epochs, at 1.5x the time; three bottleneck blocks instead of one add nothing.
 * Adam betas (0.5, 0.999), the usual GAN setting (0.9: 76.1% vs 77.6% after 5 epochs).
 * The perturbation's squashing (``g_output``). The paper's eps * tanh, then a clamp to
   [0, 1], wastes the part of tanh's range the clamp cuts off and passes no gradient there,
@@ -139,7 +141,7 @@ class AIGANConfig:
     distill_lr: float = 0.001
     distill_steps: int = 1
     distill_warmup_epochs: int = 2
-    g_ch: int = 16
+    g_ch: int = 32
     g_res_blocks: int = 1
     g_template: bool = False
     g_skip: bool = True
