@@ -487,9 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                               .get_num_threads(), cpu_count=os.cpu_count(),
                               platform=platform.platform(), torch=torch.__version__,
                               advforge=advforge.__version__, seed=args.seed,
-                              epochs=args.epochs, advgan_epochs=args.advgan_epochs,
-                              gan_overrides=parse_overrides(args.gan),
-                              load_average=os.getloadavg())
+                              load_average=os.getloadavg())  # each part records its config
                 atomic_write_json(out, report)
             print_setting(setting.name, ctx.arch, res)
     except AdvforgeError as exc:
