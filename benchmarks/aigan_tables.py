@@ -192,6 +192,7 @@ class Context:
         run_dir = self.work / variant
         if (run_dir / "config.json").is_file():
             return run_dir, read_json(run_dir / "config.json")["metrics"]
+        print(f"[{self.s.name}] training AI-GAN {variant!r} into {run_dir}", flush=True)
         cfg = self.aigan_config(**changes)
         trainer = AIGANTrainer.for_data(cfg, self.model, self.train)
         metrics = train_aigan(trainer, self.train, run_dir=run_dir, resume=(
@@ -206,6 +207,9 @@ class Context:
         run_dir = self.work / "advgan"
         if (run_dir / "config.json").is_file():
             return run_dir, read_json(run_dir / "config.json")["metrics"]
+        # The timing part needs an AdvGAN too: say so, training ten generators takes a while.
+        print(f"[{self.s.name}] no AdvGAN cached in {run_dir}: training one generator per "
+              "target", flush=True)
         fields = {f.name for f in dataclasses.fields(AdvGANConfig)}
         base = {k: v for k, v in self.overrides.items() if k in fields}
         cfg = AdvGANConfig(**{**base, "eps": self.s.eps, "epochs": self.args.advgan_epochs,
