@@ -319,14 +319,14 @@ def part_timing(ctx: Context) -> dict[str, Any]:
         % ctx.num_classes  # a random target != y for every image
     with torch.no_grad():
         correct = ctx.model(x).argmax(1) == y
+    aigan_dir = ctx.aigan("aigan")[0]
     attacks = {
         "fgsm": (create_attack("fgsm", eps=eps), n),
         "pgd20": (pgd_spec(eps, 20, 2.5 * eps / 20), n),
         "cw_l2": (create_attack("cw_l2"), min(args.cw_n, n)),
         "advgan": (load_attacker(ctx.advgan()[0]).to(ctx.device), n),
-        "aigan": (load_attacker(ctx.aigan("aigan")[0]).to(ctx.device), n),
+        "aigan": (load_attacker(aigan_dir).to(ctx.device), n),
     }
-    aigan_config = _trained_with(ctx.aigan("aigan")[0])
     rows = {}
     for name, (attack, m) in attacks.items():
         reps = 1 if name == "cw_l2" else args.repeats
@@ -336,7 +336,7 @@ def part_timing(ctx: Context) -> dict[str, Any]:
         rows[name] = {"seconds": seconds * n / m, "measured_on": m, "extrapolated": m < n,
                       "success": float(hit.sum() / correct[:m].sum().clamp_min(1))}
     rows["aigan_over_pgd20"] = rows["aigan"]["seconds"] / rows["pgd20"]["seconds"]
-    rows["aigan"]["config"] = aigan_config
+    rows["aigan"]["config"] = _trained_with(aigan_dir)
     rows["n"] = n
     return rows
 
