@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from torch import nn
 
 from advforge.errors import CheckpointError
 from advforge.generative.parallel import barrier, is_main
-from advforge.utils.checkpoint import atomic_write_json, save_safetensors
+from advforge.utils.checkpoint import atomic_write_json, read_state_file, save_safetensors
 
 STATE_FILE = "train_state.safetensors"
 STATE_FORMAT = "advforge-gan-state-v1"
@@ -104,17 +103,9 @@ def load_training_state(
         CheckpointError: the file is missing, corrupt, or does not fit the given objects.
     """
     path = Path(run_dir) / STATE_FILE
-    if not path.is_file():
-        raise CheckpointError(f"no training state to resume at {path}")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-        if header.get("format") != STATE_FORMAT:
-            raise ValueError(f"format {header.get('format')!r}, expected {STATE_FORMAT}")
-        info = json.loads(header["state"])
-    except Exception as exc:  # safetensors/json raise several types for corrupt files
-        raise CheckpointError(f"corrupt training state {path}: {exc}") from None
+    tensors, info = read_state_file(path, STATE_FORMAT)
+    if "optimizers" not in info or "meta" not in info or "rng" not in tensors:
+        raise CheckpointError(f"corrupt training state {path}: incomplete")
     try:
         for name, module in modules.items():
             n = len(name) + 1

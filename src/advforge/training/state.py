@@ -13,17 +13,15 @@ from __future__ import annotations
 import json
 import os
 import random
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from advforge.errors import CheckpointError
 from advforge.models.io import clean_state_dict
-from advforge.utils.checkpoint import save_safetensors
+from advforge.utils.checkpoint import read_state_file, save_safetensors
 
 STATE_FILE = "train_state.safetensors"
 FORMAT = "advforge-train-state-v1"
@@ -120,21 +118,10 @@ def apply_train_state(
 
 def read_train_state(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read the tensors and the JSON document of a state file without applying them."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no training state to resume at {path}")
+    tensors, doc = read_state_file(path, FORMAT)
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"corrupt training state {path}: {_first(exc)}") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an advforge training state")
-    try:
-        doc = json.loads(meta["state"])
         _ = doc["epoch"], doc["optimizer"]["param_groups"], doc["rng"]["python"]
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise CheckpointError(f"corrupt training state {path}: bad metadata ({exc})") from None
     if "rng.torch" not in tensors:
         raise CheckpointError(f"corrupt training state {path}: no RNG state")

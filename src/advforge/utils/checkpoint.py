@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from advforge.errors import CheckpointError
@@ -96,3 +96,38 @@ def load_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"corrupt safetensors file {path}: {first}") from None
+
+
+def read_state_file(
+    path: str | os.PathLike, fmt: str
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a resumable training state: one safetensors file whose metadata names its format
+    (``fmt``) and holds a JSON document under ``"state"`` (safetensors metadata is str -> str).
+
+    Returns:
+        The tensors (on the CPU) and the parsed JSON document; nothing is applied anywhere.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, of another format, or its document
+            is not valid JSON.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no training state to resume at {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"corrupt training state {path}: {first}") from None
+    if meta.get("format") != fmt:
+        raise CheckpointError(f"{path} is not an advforge training state of format {fmt} "
+                              f"(found {meta.get('format')!r})")
+    try:
+        doc = json.loads(meta["state"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"corrupt training state {path}: bad metadata ({exc})") from None
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"corrupt training state {path}: bad metadata (not an object)")
+    return tensors, doc
