@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -80,15 +81,60 @@ def _parse_mapping(value: Any) -> dict[str, Any]:
     return out
 
 
+def docstring_attributes(cls: type) -> dict[str, str]:
+    """Field descriptions from the ``Attributes:`` section of a Google-style class docstring.
+
+    An entry is ``name: text`` or ``name_a, name_b: text`` (the text then describes each of
+    them) at the section's first indentation; deeper-indented lines continue it, and a
+    blank or shallower line ends the section. Sphinx roles (``:mod:`.nets```) are reduced to
+    their target so the text reads well in ``--help``.
+    """
+    lines = (cls.__doc__ or "").splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Attributes:")
+    except StopIteration:
+        return {}
+    entries: list[tuple[list[str], list[str]]] = []
+    indent = None
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        depth = len(line) - len(line.lstrip())
+        indent = depth if indent is None else indent
+        if depth < indent:
+            break
+        names, sep, text = line.strip().partition(": ")
+        if depth == indent and sep and all(n.strip().isidentifier() for n in names.split(",")):
+            entries.append(([n.strip() for n in names.split(",")], [text]))
+        elif entries:
+            entries[-1][1].append(line.strip())
+    out = {}
+    for names, text in entries:
+        joined = re.sub(r":\w+:`([^`]*)`", r"\1", " ".join(text)).replace("``", "")
+        out.update(dict.fromkeys(names, joined))
+    return out
+
+
+def _help(f: dataclasses.Field, described: dict[str, str]) -> str:
+    """A flag's help: the field's ``help`` metadata, else its docstring entry, plus the
+    default (``%`` escaped for argparse)."""
+    text = f.metadata.get("help") or described.get(f.name, "")
+    if f.default is not dataclasses.MISSING:
+        text = f"{text} (default: {f.default})" if text else f"default: {f.default}"
+    return text.replace("%", "%%")
+
+
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one ``--field-name`` flag per dataclass field (help text from field metadata)."""
+    """Add one ``--field-name`` flag per dataclass field; its help text comes from the field's
+    metadata or the class docstring's ``Attributes:`` entry, with the default appended."""
     hints = typing.get_type_hints(cls)
+    described = docstring_attributes(cls)
     for f in dataclasses.fields(cls):
         if not f.init or f.metadata.get("cli") is False:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = _base_type(hints[f.name])
-        help_text = f.metadata.get("help", "")
+        help_text = _help(f, described)
         if kind is bool:
             parser.add_argument(
                 flag, dest=f.name, action=argparse.BooleanOptionalAction, default=UNSET,

@@ -57,17 +57,23 @@ class AdvGANConfig:
     Attributes:
         eps: L-inf clip of the perturbation on the [0, 1] scale.
         target: the target class, or ``"all"`` for one generator per class.
-        epochs, batch_size, lr, beta1, beta2: training schedule (Adam).
+        epochs: epochs per generator (a resumed run continues up to this count).
+        batch_size: minibatch size.
+        lr: Adam learning rate of G and D.
+        beta1, beta2: Adam betas.
         lr_schedule: ``"constant"`` or ``"cosine"`` decay to 0 over ``epochs``.
         kappa: C&W confidence of L_adv.
-        w_adv, w_gan, w_hinge: loss weights (the authors' code weighs L_adv by 10).
+        w_adv: weight of L_adv (the authors' code weighs it by 10).
+        w_gan: weight of the GAN loss.
+        w_hinge: weight of the soft hinge on the perturbation's L2 norm.
         hinge_c: the hinge's L2 bound c; None means ``hinge_frac * eps * sqrt(C*H*W)``.
         hinge_frac: c as a fraction of the L2 norm of a full-eps perturbation.
-        g_ch, g_res_blocks, g_template, g_skip, g_output, d_ch, spectral_norm: the
-            networks, AI-GAN's defaults (see :mod:`.nets`) except ``g_output``: "tanh", the
-            clipped perturbation of Xiao et al., so the baseline stays the published method,
-            and ``g_ch`` 16: ten generators of width 16 already hold 2.5x the weights of
-            AI-GAN's one of width 32.
+        g_ch: generator base width; 16, not AI-GAN's 32: ten generators of width 16 already
+            hold 2.5x the weights of AI-GAN's one.
+        g_output: "tanh", the clipped perturbation of Xiao et al., so the baseline stays the
+            published method ("box" is AI-GAN's default).
+        g_res_blocks, g_template, g_skip, d_ch, spectral_norm: the networks, as AI-GAN's
+            (see :mod:`.nets`).
         eval_size: held-out images for the final success (0 to skip).
         seed: seeds networks, batch order and evaluation.
     """

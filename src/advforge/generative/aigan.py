@@ -95,7 +95,9 @@ class AIGANConfig:
         target_loss: ``"ce"`` (Eq. 9: the target model's log-probability of t) or ``"cw"``
             (the C&W margin Sec. V-B says the paper applies).
         kappa: C&W confidence of the target term (paper: 0).
-        w_target, w_disc_class, w_gan: weights of Eq. 9, Eq. 10 and -L_S in G's loss.
+        w_target: weight of the target model's term in G's loss (Eq. 9).
+        w_disc_class: weight of D's class head term in G's loss (Eq. 10).
+        w_gan: weight of the source term -L_S in G's loss (Eq. 6).
         gan_loss: ``"bce"`` (Eq. 6's log-likelihood) or ``"lsgan"``.
         attacker: train D's class head on PGD examples (Eq. 7); False for the ablation.
         attacker_steps: PGD steps of A (paper: 7).
@@ -103,14 +105,22 @@ class AIGANConfig:
         attacker_warmup_epochs: A's eps grows linearly from 0 to eps over these epochs
             (curriculum adversarial training; 0 = the full eps from the first step).
         pretrain: SimCLR pre-training of G's encoder (Sec. IV-C) before the GAN.
-        pretrain_epochs, pretrain_lr, tau: its epochs, Adam rate and temperature (0.5).
+        pretrain_epochs: SimCLR epochs.
+        pretrain_lr: SimCLR Adam learning rate.
+        tau: SimCLR temperature of Eq. 11 (paper: 0.5).
         black_box: dynamic distillation (Sec. V-D): attack a local model, query the target.
         local_arch: registry name of the local model; None = Model C (<= 28 px) / ResNet20.
         distill_lr: Adam rate of the local model.
         distill_steps: distillation updates of f_d after every AI-GAN update.
         distill_warmup_epochs: distillation epochs on clean images before the GAN starts.
-        g_ch, g_res_blocks, g_template, g_skip, g_output, d_ch, spectral_norm: the networks (see
-            :mod:`.nets`).
+        g_ch: generator base width (bottleneck 4 * g_ch channels).
+        g_res_blocks: conditional residual blocks at the generator's bottleneck.
+        g_template: add a learned per-class template before the output squashing.
+        g_skip: U-Net additive skips from the encoder to the decoder.
+        g_output: "box" (sigmoid over each pixel's feasible interval) or "tanh" (the paper's
+            eps * tanh, then clamp); see :mod:`.nets`.
+        d_ch: discriminator base width.
+        spectral_norm: spectral normalisation in D (off: it keeps the class head weak).
         eval_size: held-out images for the final all-targets success (0 to skip).
         seed: seeds the networks, batch order, targets, augmentations and PGD starts.
     """
