@@ -22,7 +22,12 @@ from torch import nn
 
 from advforge.errors import CheckpointError
 from advforge.generative.parallel import barrier, is_main
-from advforge.utils.checkpoint import atomic_write_json, read_state_file, save_safetensors
+from advforge.utils.checkpoint import (
+    atomic_write_json,
+    first_line,
+    read_state_file,
+    save_safetensors,
+)
 
 STATE_FILE = "train_state.safetensors"
 STATE_FORMAT = "advforge-gan-state-v1"
@@ -114,8 +119,8 @@ def load_training_state(
         for name, opt in optimizers.items():
             _restore_optimizer(opt, tensors, info["optimizers"][name], f"opt_{name}")
     except (RuntimeError, KeyError, ValueError) as exc:
-        first = str(exc).splitlines()[0]
-        raise CheckpointError(f"training state {path} does not fit this run: {first}") from None
+        raise CheckpointError(
+            f"training state {path} does not fit this run: {first_line(exc)}") from None
     rng.set_state(tensors["rng"])
     return info["meta"]
 

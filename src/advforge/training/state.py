@@ -21,7 +21,7 @@ from torch import nn
 
 from advforge.errors import CheckpointError
 from advforge.models.io import clean_state_dict
-from advforge.utils.checkpoint import read_state_file, save_safetensors
+from advforge.utils.checkpoint import first_line, read_state_file, save_safetensors
 
 STATE_FILE = "train_state.safetensors"
 FORMAT = "advforge-train-state-v1"
@@ -92,7 +92,7 @@ def apply_train_state(
     try:
         model.load_state_dict(model_state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"state {path} does not match the model: {_first(exc)}") from None
+        raise CheckpointError(f"state {path} does not match the model: {first_line(exc)}") from None
     opt_state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -104,7 +104,8 @@ def apply_train_state(
         groups = doc["optimizer"]["param_groups"]
         optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
     except (ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"state {path} does not match the optimizer: {_first(exc)}") from None
+        raise CheckpointError(
+            f"state {path} does not match the optimizer: {first_line(exc)}") from None
     torch.set_rng_state(tensors["rng.torch"])
     cuda = [tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count())
             if f"rng.cuda.{i}" in tensors]
@@ -136,8 +137,3 @@ def _to_json(obj: Any) -> Any:
 
 def _py(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -67,6 +67,13 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     return obj
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (library errors can span many), or its type
+    name when the message is empty: what a one-line CheckpointError quotes."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def save_safetensors(
     path: str | os.PathLike,
     tensors: dict[str, torch.Tensor],
@@ -94,8 +101,7 @@ def load_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"corrupt safetensors file {path}: {first}") from None
+        raise CheckpointError(f"corrupt safetensors file {path}: {first_line(exc)}") from None
 
 
 def read_state_file(
@@ -119,8 +125,7 @@ def read_state_file(
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"corrupt training state {path}: {first}") from None
+        raise CheckpointError(f"corrupt training state {path}: {first_line(exc)}") from None
     if meta.get("format") != fmt:
         raise CheckpointError(f"{path} is not an advforge training state of format {fmt} "
                               f"(found {meta.get('format')!r})")
