@@ -64,8 +64,13 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     assert timing["n"] == 12 and timing["cw_l2"]["extrapolated"]
     assert timing["aigan_over_pgd20"] == timing["aigan"]["seconds"] / timing["pgd20"]["seconds"]
     bb = res["blackbox"]
-    assert bb["target_queries"] > 0 and set(bb["transfer_from_local"]) == {"fgsm", "pgd", "cw"}
+    baselines = {"fgsm", "pgd", "pgd_ce", "cw"}
+    assert bb["target_queries"] > 0 and set(bb["transfer_from_local"]) == baselines
+    assert set(bb["transfer_untargeted_from_local"]) == baselines
+    for row in bb["transfer_untargeted_from_local"].values():
+        assert 0 <= row["success"] <= 1 and 0 < row["images"] <= 6
     assert bb["transfer_images"] == 6
+    assert "untargeted misclassification" in proc.stdout
     assert {"no_pretrain", "no_attacker"} <= set(res["ablation"])
     assert (work / next(iter(report["results"])) / "aigan_blackbox" / "local_model"
             / "model.safetensors").is_file()
