@@ -70,6 +70,10 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     for row in bb["transfer_untargeted_from_local"].values():
         assert 0 <= row["success"] <= 1 and 0 < row["images"] <= 6
     assert bb["transfer_images"] == 6
+    split = bb["split"]
+    assert split["pairs"] > 0 and all(0 <= split[k] <= 1 for k in (
+        "success_on_local", "success_on_target", "target_hit_given_local_hit"))
+    assert "also hit the target" in proc.stdout
     assert "untargeted misclassification" in proc.stdout
     assert {"no_pretrain", "no_attacker"} <= set(res["ablation"])
     assert (work / next(iter(report["results"])) / "aigan_blackbox" / "local_model"
