@@ -60,6 +60,8 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
         assert 0 <= row["success"] <= 1 and row["pairs"] > 0 and row["linf_mean"] <= 0.3 + 1e-6
         assert set(row["per_target"]) <= {str(c) for c in range(10)}
     assert res["whitebox"]["train_seconds"] > 0 and res["advgan"]["train_seconds"] > 0
+    for part in ("whitebox", "advgan", "blackbox"):  # per-part provenance
+        assert res[part]["config"]["train_images"] == 48
     timing = res["timing"]
     assert timing["n"] == 12 and timing["cw_l2"]["extrapolated"]
     assert timing["aigan_over_pgd20"] == timing["aigan"]["seconds"] / timing["pgd20"]["seconds"]

@@ -47,6 +47,7 @@ def test_aigan_round_trip_gives_identical_outputs(toy_model, tmp_path):
     assert cfg["target_model"]["run_dir"] == "runs/toy"
     assert cfg["training"]["pretrain"] is True and cfg["seed"] == 0
     assert cfg["metrics"]["final"]["success"] == metrics["final"]["success"]
+    assert cfg["metrics"]["train_images"] == TRAIN[0].shape[0]  # provenance of the run
     assert {p.name for p in tmp_path.iterdir()} == {
         "generator.safetensors", "config.json", "train_state.safetensors"}
 
@@ -143,6 +144,9 @@ def test_advgan_all_targets_trains_one_generator_per_class(toy_model, tmp_path):
     metrics = fit_advgan(tiny_advgan(target="all"), toy_model, TRAIN, val=VAL, run_dir=tmp_path)
     assert set(metrics["per_target_seconds"]) == set(range(NUM_CLASSES))
     assert metrics["train_seconds"] == pytest.approx(sum(metrics["per_target_seconds"].values()))
+    assert metrics["train_images"] == TRAIN[0].shape[0]
+    for t, m in metrics["per_target"].items():  # each generator skips inputs already of class t
+        assert m["train_images"] == int((TRAIN[1] != t).sum())
     attack = load_attacker(tmp_path)
     assert isinstance(attack, RoutedGeneratorAttack) and sorted(attack.attacks) == [0, 1, 2, 3]
     x, y, t = _x_y_t()

@@ -203,7 +203,8 @@ def _fit_one(cfg: AdvGANConfig, target: nn.Module, t: int, data: tuple, *,
     loop.train_epochs(trainer, x[keep], y[keep], xv, yv, meta, run_dir, progress, f"advgan-{t}")
     metrics: dict[str, Any] = {
         "epochs": meta["epoch"], "history": meta["history"], "seconds": meta["seconds"],
-        "train_seconds": sum(meta["seconds"].values()), "threads": torch.get_num_threads()}
+        "train_seconds": sum(meta["seconds"].values()), "threads": torch.get_num_threads(),
+        "train_images": int(keep.sum())}
     if cfg.eval_size:
         metrics["final"] = heldout_success(trainer.forge, target, xv[: cfg.eval_size],
                                            yv[: cfg.eval_size], info["num_classes"], [t])
@@ -276,7 +277,7 @@ def _fit_all(cfg: AdvGANConfig, target: nn.Module, data: tuple, *, run_dir: Path
         "per_target": per_target,
         "per_target_seconds": {t: m["train_seconds"] for t, m in per_target.items()},
         "train_seconds": sum(m["train_seconds"] for m in per_target.values()),
-        "threads": torch.get_num_threads()}
+        "threads": torch.get_num_threads(), "train_images": int(data[0].shape[0])}
     finals = [m["final"] for m in per_target.values() if "final" in m]
     if finals:
         pairs = sum(f["pairs"] for f in finals)

@@ -414,6 +414,7 @@ def train_aigan(
     meta = loop.start(trainer, run_dir, resume)
     _pre_phases(trainer, x, meta, run_dir, progress)
     loop.train_epochs(trainer, x, y, xv, yv, meta, run_dir, progress, "aigan")
+    meta["train_images"] = int(x.shape[0])  # provenance: runs differ in how much data they saw
     return _finish(trainer, meta, xv[: cfg.eval_size], yv[: cfg.eval_size], run_dir,
                    identity, dataset, eval_split="val" if val is not None else "train")
 
@@ -426,7 +427,7 @@ def _finish(trainer: AIGANTrainer, meta: dict[str, Any], xv: torch.Tensor, yv: t
     metrics: dict[str, Any] = {
         "epochs": meta["epoch"], "history": meta["history"], "seconds": meta["seconds"],
         "train_seconds": sum(meta["seconds"].values()), "threads": torch.get_num_threads(),
-        "phases": meta["phases"]}
+        "phases": meta["phases"], "train_images": meta["train_images"]}
     if cfg.black_box:
         metrics["target_queries"] = meta["queries"]
     if cfg.eval_size and xv.shape[0]:
