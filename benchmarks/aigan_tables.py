@@ -273,20 +273,20 @@ def pgd_spec(eps: float, steps: int, step_size: float) -> Any:
 
 
 # ---------------------------------------------------------------- parts
-def _trained_with(ctx: Context, run_dir: Path) -> dict[str, Any]:
+def _trained_with(run_dir: Path) -> dict[str, Any]:
     """The training config a cached attacker was made with, and how many training images it
     saw (parts of one --out file may come from runs with different settings, so every part
-    records its own; runs older than the ``train_images`` metric saw this context's)."""
+    records its own; None for runs older than the ``train_images`` metric)."""
     config = read_json(run_dir / "config.json")
-    seen = config.get("metrics", {}).get("train_images", int(ctx.train[0].shape[0]))
-    return {**config.get("training", {}), "train_images": seen}
+    return {**config.get("training", {}),
+            "train_images": config.get("metrics", {}).get("train_images")}
 
 
 def part_whitebox(ctx: Context) -> dict[str, Any]:
     run_dir, metrics = ctx.aigan("aigan")
     row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "aigan")
     row["train_seconds"] = metrics["train_seconds"]
-    row["config"] = _trained_with(ctx, run_dir)
+    row["config"] = _trained_with(run_dir)
     return row
 
 
@@ -301,7 +301,7 @@ def part_advgan(ctx: Context) -> dict[str, Any]:
     row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "advgan")
     row["train_seconds"] = metrics["train_seconds"]
     row["per_target_train_seconds"] = metrics["per_target_seconds"]
-    row["config"] = _trained_with(ctx, run_dir)
+    row["config"] = _trained_with(run_dir)
     return row
 
 
@@ -347,7 +347,7 @@ def part_timing(ctx: Context) -> dict[str, Any]:
         rows[name] = {"seconds": seconds * n / m, "measured_on": m, "extrapolated": m < n,
                       "success": float(hit.sum() / correct[:m].sum().clamp_min(1))}
     rows["aigan_over_pgd20"] = rows["aigan"]["seconds"] / rows["pgd20"]["seconds"]
-    rows["aigan"]["config"] = _trained_with(ctx, aigan_dir)
+    rows["aigan"]["config"] = _trained_with(aigan_dir)
     rows["n"] = n
     return rows
 
@@ -356,7 +356,7 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
     run_dir, metrics = ctx.aigan("aigan_blackbox", black_box=True)
     row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "aigan_blackbox")
     row.update(train_seconds=metrics["train_seconds"], target_queries=metrics["target_queries"],
-               config=_trained_with(ctx, run_dir))
+               config=_trained_with(run_dir))
     local = load_model(run_dir / "local_model").to(ctx.device).eval()
     row["split"] = blackbox_split(ctx, load_attacker(run_dir).to(ctx.device), local)
     eps = ctx.s.eps
@@ -407,7 +407,7 @@ def part_ablation(ctx: Context) -> dict[str, Any]:
         run_dir, metrics = ctx.aigan(f"aigan_{variant}", **change)
         rows[variant] = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), variant)
         rows[variant]["train_seconds"] = metrics["train_seconds"]
-        rows[variant]["config"] = _trained_with(ctx, run_dir)
+        rows[variant]["config"] = _trained_with(run_dir)
     return rows
 
 
