@@ -354,11 +354,12 @@ def part_timing(ctx: Context) -> dict[str, Any]:
 
 def part_blackbox(ctx: Context) -> dict[str, Any]:
     run_dir, metrics = ctx.aigan("aigan_blackbox", black_box=True)
-    row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "aigan_blackbox")
+    attacker = load_attacker(run_dir).to(ctx.device)
+    row = ctx.evaluate_all(attacker, "aigan_blackbox")
     row.update(train_seconds=metrics["train_seconds"], target_queries=metrics["target_queries"],
                config=_trained_with(run_dir))
     local = load_model(run_dir / "local_model").to(ctx.device).eval()
-    row["split"] = blackbox_split(ctx, load_attacker(run_dir).to(ctx.device), local)
+    row["split"] = blackbox_split(ctx, attacker, local)
     eps = ctx.s.eps
     # "pgd" is the white-box tables' PGD (C&W margin): it stops at the local model's decision
     # boundary, so it barely transfers. "pgd_ce" (cross-entropy, the loss of common PGD
@@ -371,8 +372,8 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
     row["transfer_from_local"] = {
         name: ctx.evaluate_all(attack, name, model=local, limit=ctx.args.transfer_n)
         for name, attack in transfer.items()}
-    # Targeted PGD over-fits the substitute; the untargeted versions show how much of the
-    # baselines' weak transfer comes from asking for a given class.
+    # The untargeted versions separate what asking for one class costs from what the loss
+    # costs: margin-loss attacks (PGD with C&W loss, C&W) stop at f_d's boundary either way.
     row["transfer_untargeted_from_local"] = {
         name: ctx.evaluate_all(attack, name, model=local, limit=ctx.args.transfer_n,
                                targeted=False)
