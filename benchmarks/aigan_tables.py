@@ -251,11 +251,16 @@ class Context:
                     "crafted_on_local": _brief(result)["success"]}
         t = result.target.to(self.device)
         hit = (pred == t) & keep
+        with torch.no_grad():  # where success is lost: on `model` itself, or in transfer
+            hit_local = (model(result.x_adv.to(self.device)).argmax(1) == t) & keep
         per_target = {int(c): float(hit[(t == c) & keep].float().mean())
                       for c in t[keep].unique().tolist()}
         return {"success": float(hit.sum() / keep.sum().clamp_min(1)),
                 "per_target": per_target, "pairs": int(keep.sum()), "seconds": result.seconds,
-                "crafted_on_local": _brief(result)["success"]}
+                "crafted_on_local": _brief(result)["success"],
+                "success_on_local": float(hit_local.sum() / keep.sum().clamp_min(1)),
+                "target_hit_given_local_hit": float(
+                    (hit & hit_local).sum() / hit_local.sum().clamp_min(1))}
 
 
 def _brief(result: Any) -> dict[str, Any]:
@@ -359,7 +364,13 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
     row.update(train_seconds=metrics["train_seconds"], target_queries=metrics["target_queries"],
                config=_trained_with(run_dir))
     local = load_model(run_dir / "local_model").to(ctx.device).eval()
-    row["split"] = blackbox_split(ctx, attacker, local)
+    # Where black-box success is lost: the generator's success on the distilled f_d (what it
+    # was trained against) and the share of those hits that carry over to the target, over
+    # the pairs both models classify correctly before the attack.
+    split = ctx.evaluate_all(attacker, "aigan_blackbox", model=local)
+    row["split"] = {"pairs": split["pairs"], "success_on_local": split["success_on_local"],
+                    "success_on_target": split["success"],
+                    "target_hit_given_local_hit": split["target_hit_given_local_hit"]}
     eps = ctx.s.eps
     # "pgd" is the white-box tables' PGD (C&W margin): it stops at the local model's decision
     # boundary, so it barely transfers. "pgd_ce" (cross-entropy, the loss of common PGD
@@ -380,25 +391,6 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
         for name, attack in transfer.items()}
     row["transfer_images"] = min(ctx.args.transfer_n, int(ctx.x.shape[0]))
     return row
-
-
-def blackbox_split(ctx: Context, attack: Any, local: torch.nn.Module) -> dict[str, float]:
-    """Where black-box success is lost: the generator's success on the distilled local model
-    f_d (what it was trained against) and the share of those hits that carry over to the
-    target, over the pairs both models classify correctly before the attack."""
-    result = evaluate(attack, local, ctx.x, ctx.y, targets="all", generator=ctx.gen(),
-                      attack_name="aigan_blackbox", keep_adversarial=True)
-    source, t = result.source_index.to(ctx.device), result.target.to(ctx.device)
-    with torch.no_grad():
-        keep = (ctx.model(ctx.x).argmax(1) == ctx.y)[source]
-        x_adv = result.x_adv.to(ctx.device)[keep]
-        hit_local = local(x_adv).argmax(1) == t[keep]
-        hit_target = ctx.model(x_adv).argmax(1) == t[keep]
-    agree = (hit_local & hit_target).sum()
-    return {"pairs": int(keep.sum()),
-            "success_on_local": float(hit_local.float().mean()),
-            "success_on_target": float(hit_target.float().mean()),
-            "target_hit_given_local_hit": float(agree / hit_local.sum().clamp_min(1))}
 
 
 def part_ablation(ctx: Context) -> dict[str, Any]:
