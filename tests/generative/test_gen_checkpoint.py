@@ -167,3 +167,27 @@ def test_top_level_load_attacker_and_success_key(toy_model, tmp_path):
     metrics = fit_aigan(tiny_aigan(), toy_model, TRAIN, val=VAL, run_dir=tmp_path)
     assert metrics["success"] == metrics["final"]["success"]
     assert isinstance(advforge.load_attacker(tmp_path), GeneratorAttack)
+
+
+def _drop_from_saved_config(run_dir, key):
+    """Rewrite a run's training state as a version without config field ``key`` wrote it."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    path = run_dir / "train_state.safetensors"
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata()
+    doc = json.loads(metadata["state"])
+    del doc["meta"]["config"][key]
+    save_file(load_file(str(path)), str(path), metadata={**metadata, "state": json.dumps(doc)})
+
+
+def test_resume_accepts_a_config_field_added_since_at_its_default(toy_model, tmp_path):
+    fit_aigan(tiny_aigan(epochs=1), toy_model, TRAIN, run_dir=tmp_path)
+    _drop_from_saved_config(tmp_path, "distill_temperature")
+    resumed = fit_aigan(tiny_aigan(epochs=2), toy_model, TRAIN, run_dir=tmp_path, resume=True)
+    assert resumed["epochs"] == 2
+    _drop_from_saved_config(tmp_path, "distill_temperature")
+    with pytest.raises(InputError, match="distill_temperature"):  # not the default: a change
+        fit_aigan(tiny_aigan(epochs=3, distill_temperature=2.0), toy_model, TRAIN,
+                  run_dir=tmp_path, resume=True)

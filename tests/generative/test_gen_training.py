@@ -15,6 +15,7 @@ from advforge.generative import AIGANTrainer, QueryOnly
 from advforge.generative.advgan import AdvGANTrainer
 from advforge.generative.aigan import train_aigan
 from advforge.generative.common import sample_targets
+from advforge.generative.distill import distillation_loss
 from advforge.generative.simclr import augment, nt_xent, pretrain_encoder
 
 
@@ -250,3 +251,31 @@ def test_distill_steps_query_the_target_per_update(toy_model):
         trainer.train_step(x, y)
         counts.append(trainer.oracle.queries)
     assert counts == [2 * 16, 3 * 2 * 16]  # clean + generated images, per distillation step
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+def test_distillation_loss_is_hintons_tempered_kl_on_the_hidden_logits(temperature):
+    """From probabilities alone the loss must equal T^2 KL(softmax(z/T) || softmax(l/T)) on
+    the target's logits z, which the black-box attacker never sees."""
+    gen = torch.Generator().manual_seed(0)
+    z, logits = 6 * torch.randn(8, 5, generator=gen), torch.randn(8, 5, generator=gen)
+    p_soft, log_q = F.softmax(z / temperature, 1), F.log_softmax(logits / temperature, 1)
+    oracle = temperature ** 2 * (p_soft * (p_soft.log() - log_q)).sum(1).mean()
+    loss = distillation_loss(logits, F.softmax(z, 1), temperature)
+    assert loss.item() == pytest.approx(oracle.item(), rel=1e-4)
+    shifted = z + torch.randn(8, 1, generator=gen)  # logits are known up to a constant
+    assert distillation_loss(shifted, F.softmax(z, 1), temperature).item() < 1e-5
+
+
+def test_distillation_loss_survives_probabilities_that_underflowed():
+    p = torch.tensor([[1.0, 0.0, 0.0]])  # a confident target: exp(-200) is 0 in float32
+    logits = torch.tensor([[3.0, 0.0, -1.0]], requires_grad=True)
+    loss = distillation_loss(logits, p, 4.0)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+
+
+def test_distill_temperature_reaches_the_distiller(toy_model):
+    assert _trainer(toy_model, black_box=True, distill_temperature=3.0).distiller.temperature == 3
+    with pytest.raises(InputError, match="distill_temperature"):
+        _trainer(toy_model, black_box=True, distill_temperature=0.0)

@@ -112,6 +112,8 @@ class AIGANConfig:
         local_arch: registry name of the local model; None = Model C (<= 28 px) / ResNet20.
         distill_lr: Adam rate of the local model.
         distill_steps: distillation updates of f_d after every AI-GAN update.
+        distill_temperature: softmax temperature of the distillation loss (1 = plain KL on
+            the target's probabilities; > 1 tempers both sides, Hinton et al. 2015).
         distill_warmup_epochs: distillation epochs on clean images before the GAN starts.
         g_ch: generator base width (bottleneck 4 * g_ch channels).
         g_res_blocks: conditional residual blocks at the generator's bottleneck.
@@ -150,6 +152,7 @@ class AIGANConfig:
     local_arch: str | None = None
     distill_lr: float = 0.001
     distill_steps: int = 1
+    distill_temperature: float = 1.0
     distill_warmup_epochs: int = 2
     g_ch: int = 32
     g_res_blocks: int = 1
@@ -169,7 +172,7 @@ class AIGANConfig:
         for name in ("attacker_steps", "distill_steps"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("pretrain_lr", "distill_lr", "tau"):
+        for name in ("pretrain_lr", "distill_lr", "distill_temperature", "tau"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.gan_loss not in ("bce", "lsgan"):
@@ -227,7 +230,8 @@ class AIGANTrainer:
             else:
                 self.local_arch = type(getattr(local_model, "net", local_model)).__name__
             self.oracle = QueryOnly(target)  # the only handle on the target from here on
-            self.distiller = Distiller(self.oracle, local_model.to(device), lr=cfg.distill_lr)
+            self.distiller = Distiller(self.oracle, local_model.to(device), lr=cfg.distill_lr,
+                                       temperature=cfg.distill_temperature)
             self.attacked, self.judge = local_model, self.oracle
         else:
             self.attacked = self.judge = target

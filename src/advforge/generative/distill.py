@@ -6,6 +6,12 @@ distils those probabilities on clean and generated images and is updated after e
 update ("similar to adversarial training, f_d is updated every time after updating AI-GAN");
 the generator attacks f_d in white-box fashion. The distillation loss is
 KL(p_target || p_local), i.e. soft cross-entropy up to the target's (constant) entropy.
+
+With a temperature T > 1 both distributions are softened first, as in Hinton et al. (2015):
+log p_target equals the target's logits up to a per-image constant, so softmax(log p / T)
+is exactly the tempered softmax of the logits we cannot see. A near one-hot p_target
+carries almost nothing about the runner-up classes at T = 1; the tempered one keeps their
+order and gaps, which is what a targeted attack on the substitute needs to get right.
 """
 
 from __future__ import annotations
@@ -67,6 +73,23 @@ def make_local_model(
                          input_size=image_size, mean=list(mean), std=list(std))
 
 
+def distillation_loss(logits: torch.Tensor, p_target: torch.Tensor, temperature: float
+                      ) -> torch.Tensor:
+    """T^2 * KL(softmax(log p_target / T) || softmax(logits / T)), mean over the batch.
+
+    ``logits`` (B, K) of the local model, ``p_target`` (B, K) the target's probabilities.
+    The T^2 factor keeps the gradient's scale independent of T (Hinton et al., 2015).
+    Probabilities that underflowed to 0 are floored at the smallest normal float, so their
+    log stays finite and their tempered weight is still negligible.
+    """
+    if temperature == 1.0:
+        return F.kl_div(F.log_softmax(logits, dim=1), p_target, reduction="batchmean")
+    tiny = torch.finfo(p_target.dtype).tiny
+    soft_target = F.softmax(torch.log(p_target.clamp_min(tiny)) / temperature, dim=1)
+    log_q = F.log_softmax(logits / temperature, dim=1)
+    return temperature ** 2 * F.kl_div(log_q, soft_target, reduction="batchmean")
+
+
 class Distiller:
     """Keeps the local model f_d close to the target on the images the attack produces.
 
@@ -76,16 +99,20 @@ class Distiller:
         lr: Adam learning rate of f_d.
     """
 
-    def __init__(self, oracle: QueryOnly, local: nn.Module, *, lr: float) -> None:
+    def __init__(
+        self, oracle: QueryOnly, local: nn.Module, *, lr: float, temperature: float = 1.0
+    ) -> None:
         self.oracle, self.local = oracle, local
+        self.temperature = temperature
         self.optimizer = torch.optim.Adam(local.parameters(), lr=lr)
 
     def step(self, x: torch.Tensor) -> dict[str, float]:
         """One distillation update on the images ``x`` (B, C, H, W); returns loss, agreement."""
         p_target = self.oracle(x)  # (B, K), detached, no graph through the target
         with model_mode(self.local, "train"):
-            log_q = F.log_softmax(self.local(x.detach()), dim=1)
-        loss = F.kl_div(log_q, p_target, reduction="batchmean")  # KL(p_target || q)
+            logits = self.local(x.detach())
+        log_q = F.log_softmax(logits, dim=1)
+        loss = distillation_loss(logits, p_target, self.temperature)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(self.local.parameters())  # data parallel (identity in one process)

@@ -59,8 +59,11 @@ def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any
         return meta
     modules, optimizers = trainer.state_parts()
     meta = load_training_state(run_dir, modules=modules, optimizers=optimizers, rng=trainer.rng)
-    changed = [k for k in config
-               if k not in RESUMABLE_CHANGES and meta["config"].get(k) != config[k]]
+    # A field added to the config after the run was saved counts as its default value.
+    defaults = jsonable({f.name: f.default for f in dataclasses.fields(trainer.cfg)
+                         if f.default is not dataclasses.MISSING})
+    saved = {**defaults, **meta["config"]}
+    changed = [k for k in config if k not in RESUMABLE_CHANGES and saved.get(k) != config[k]]
     if changed:
         raise InputError(f"cannot resume {run_dir} with a different {', '.join(changed)}")
     meta["config"] = config
