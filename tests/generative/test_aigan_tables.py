@@ -55,7 +55,8 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     report = json.loads(out.read_text())
     res = next(iter(report["results"].values()))
     assert res["arch"] == "model_b" and res["eps"] == 0.3 and res["train_images"] == 48
-    for part in ("whitebox", "pgd100", "advgan"):
+    assert (res["pgd100"]["loss"], res["pgd100_ce"]["loss"]) == ("cw", "ce")
+    for part in ("whitebox", "pgd100", "pgd100_ce", "advgan"):
         row = res[part]
         assert 0 <= row["success"] <= 1 and row["pairs"] > 0 and row["linf_mean"] <= 0.3 + 1e-6
         assert set(row["per_target"]) <= {str(c) for c in range(10)}
@@ -77,6 +78,7 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
         "success_on_local", "success_on_target", "target_hit_given_local_hit"))
     assert "also hit the target" in proc.stdout
     assert "untargeted misclassification" in proc.stdout
+    assert "AI-GAN vs cross-entropy PGD-100" in proc.stdout
     assert {"no_pretrain", "no_attacker"} <= set(res["ablation"])
     assert (work / next(iter(report["results"])) / "aigan_blackbox" / "local_model"
             / "model.safetensors").is_file()
