@@ -427,9 +427,13 @@ def _paper(v: float | None) -> str:
 
 def config_difference(a: dict[str, Any] | None, b: dict[str, Any] | None,
                       *expected: str) -> str:
-    """``key: a -> b`` for the training fields two runs differ in (beside ``expected``)."""
+    """``key: a -> b`` for the training fields two runs differ in (beside ``expected``).
+
+    A field one run lacks (it predates the field) counts as AIGANConfig's default."""
     if not a or not b:
         return ""
+    defaults = {f.name: f.default for f in dataclasses.fields(AIGANConfig)}
+    a, b = {**defaults, **a}, {**defaults, **b}
     keys = sorted(k for k in set(a) | set(b) if k not in expected and a.get(k) != b.get(k))
     return ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in keys)
 

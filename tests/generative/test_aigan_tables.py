@@ -99,3 +99,18 @@ def test_bad_input_exits_2(tmp_path, args, message):
     proc = _run(*args, "--out", str(tmp_path / "t.json"), "--work", str(tmp_path / "w"))
     assert proc.returncode == 2 and message in proc.stderr
     assert not (tmp_path / "t.json").exists()
+
+
+def test_config_difference_treats_a_field_a_run_predates_as_its_default():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("aigan_tables", SCRIPT)
+    tables = importlib.util.module_from_spec(spec)
+    sys.modules["aigan_tables"] = tables  # its dataclasses look their module up by name
+    spec.loader.exec_module(tables)
+    old = {"epochs": 20, "black_box": False}  # written before distill_temperature existed
+    new = {"epochs": 20, "black_box": True, "distill_temperature": 1.0}
+    assert tables.config_difference(old, new, "black_box") == ""
+    changed = {**new, "distill_temperature": 4.0, "epochs": 40}
+    assert tables.config_difference(old, changed, "black_box") == (
+        "distill_temperature: 1.0 -> 4.0, epochs: 20 -> 40")
