@@ -277,5 +277,6 @@ def test_distillation_loss_survives_probabilities_that_underflowed():
 
 def test_distill_temperature_reaches_the_distiller(toy_model):
     assert _trainer(toy_model, black_box=True, distill_temperature=3.0).distiller.temperature == 3
-    with pytest.raises(InputError, match="distill_temperature"):
-        _trainer(toy_model, black_box=True, distill_temperature=0.0)
+    for bad in (0.0, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="distill_temperature"):
+            _trainer(toy_model, black_box=True, distill_temperature=bad)

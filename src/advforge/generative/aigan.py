@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,8 @@ class AIGANConfig:
         for name in ("pretrain_lr", "distill_lr", "distill_temperature", "tau"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not math.isfinite(self.distill_temperature):
+            raise InputError(f"distill_temperature must be finite, got {self.distill_temperature}")
         if self.gan_loss not in ("bce", "lsgan"):
             raise InputError(f"gan_loss must be bce or lsgan, got {self.gan_loss!r}")
         if self.target_loss not in ("cw", "ce"):
