@@ -52,6 +52,7 @@ from advforge.generative import (
     load_attacker,
 )
 from advforge.generative.aigan import train_aigan
+from advforge.generative.common import with_config_defaults
 from advforge.models import load_model
 from advforge.models.io import save_model
 from advforge.utils.checkpoint import atomic_write_json, read_json
@@ -433,8 +434,7 @@ def config_difference(a: dict[str, Any] | None, b: dict[str, Any] | None,
     A field one run lacks (it predates the field) counts as AIGANConfig's default."""
     if not a or not b:
         return ""
-    defaults = {f.name: f.default for f in dataclasses.fields(AIGANConfig)}
-    a, b = {**defaults, **a}, {**defaults, **b}
+    a, b = with_config_defaults(AIGANConfig, a), with_config_defaults(AIGANConfig, b)
     keys = sorted(k for k in set(a) | set(b) if k not in expected and a.get(k) != b.get(k))
     return ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in keys)
 

@@ -3,6 +3,7 @@ model identity and held-out success."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -225,3 +226,12 @@ def heldout_success(
 def jsonable(obj: Any) -> Any:
     """Round-trip through JSON so configs with tuples/paths become plain JSON values."""
     return json.loads(json.dumps(obj, default=str))
+
+
+def with_config_defaults(config_class: type, saved: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` (a config read back from JSON) with every field it predates set to the
+    dataclass default, as JSON values, so a run saved before a field existed compares equal
+    to one that sets the field to its default."""
+    defaults = jsonable({f.name: f.default for f in dataclasses.fields(config_class)
+                         if f.default is not dataclasses.MISSING})
+    return {**defaults, **saved}

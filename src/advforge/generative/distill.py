@@ -111,13 +111,12 @@ class Distiller:
         p_target = self.oracle(x)  # (B, K), detached, no graph through the target
         with model_mode(self.local, "train"):
             logits = self.local(x.detach())
-        log_q = F.log_softmax(logits, dim=1)
         loss = distillation_loss(logits, p_target, self.temperature)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(self.local.parameters())  # data parallel (identity in one process)
         self.optimizer.step()
-        agree = (log_q.argmax(1) == p_target.argmax(1)).float().mean()
+        agree = (logits.argmax(1) == p_target.argmax(1)).float().mean()
         return {"distill_kl": loss.item(), "distill_agree": agree.item()}
 
     def warmup(

@@ -19,7 +19,13 @@ import torch
 from torch import nn
 
 from advforge.errors import InputError
-from advforge.generative.common import Progress, ProgressReporter, iterate_batches, jsonable
+from advforge.generative.common import (
+    Progress,
+    ProgressReporter,
+    iterate_batches,
+    jsonable,
+    with_config_defaults,
+)
 from advforge.generative.parallel import barrier, broadcast_buffers, is_main, sum_over_ranks
 from advforge.generative.state import (
     has_training_state,
@@ -59,10 +65,7 @@ def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any
         return meta
     modules, optimizers = trainer.state_parts()
     meta = load_training_state(run_dir, modules=modules, optimizers=optimizers, rng=trainer.rng)
-    # A field added to the config after the run was saved counts as its default value.
-    defaults = jsonable({f.name: f.default for f in dataclasses.fields(trainer.cfg)
-                         if f.default is not dataclasses.MISSING})
-    saved = {**defaults, **meta["config"]}
+    saved = with_config_defaults(type(trainer.cfg), meta["config"])
     changed = [k for k in config if k not in RESUMABLE_CHANGES and saved.get(k) != config[k]]
     if changed:
         raise InputError(f"cannot resume {run_dir} with a different {', '.join(changed)}")
