@@ -117,6 +117,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", default=str(ROOT / "runs" / "bench_aigan"),
                    help="where trained attackers are cached")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "aigan_tables.json"))
+    p.add_argument("--extend", action="store_true",
+                   help="resume a cached AI-GAN trained for fewer than --epochs up to --epochs "
+                        "(its cosine schedule restarts part-way; the part records it) instead "
+                        "of reusing it as it is")
     p.add_argument("--fresh", action="store_true",
                    help="recompute the --parts already in --out (the others are kept)")
     return p.parse_args(argv)
@@ -196,8 +200,16 @@ class Context:
         """Train (or reuse / resume) the AI-GAN ``variant``; its run dir and metrics."""
         run_dir = self.work / variant
         if (run_dir / "config.json").is_file():
-            return run_dir, read_json(run_dir / "config.json")["metrics"]
-        print(f"[{self.s.name}] training AI-GAN {variant!r} into {run_dir}", flush=True)
+            cached = read_json(run_dir / "config.json")
+            done = cached.get("training", {}).get("epochs", self.args.epochs)
+            if not (self.args.extend and done < self.args.epochs):
+                return run_dir, cached["metrics"]
+            if not (run_dir / "train_state.safetensors").is_file():
+                raise AdvforgeError(f"cannot extend {run_dir}: it holds no training state")
+            print(f"[{self.s.name}] extending AI-GAN {variant!r} from {done} to "
+                  f"{self.args.epochs} epochs", flush=True)
+        else:
+            print(f"[{self.s.name}] training AI-GAN {variant!r} into {run_dir}", flush=True)
         cfg = self.aigan_config(**changes)
         trainer = AIGANTrainer.for_data(cfg, self.model, self.train)
         metrics = train_aigan(trainer, self.train, run_dir=run_dir, resume=(
@@ -287,8 +299,9 @@ def _trained_with(run_dir: Path) -> dict[str, Any]:
     saw (parts of one --out file may come from runs with different settings, so every part
     records its own; None for runs older than the ``train_images`` metric)."""
     config = read_json(run_dir / "config.json")
-    return {**config.get("training", {}),
-            "train_images": config.get("metrics", {}).get("train_images")}
+    metrics = config.get("metrics", {})
+    return {**config.get("training", {}), "train_images": metrics.get("train_images"),
+            "extensions": metrics.get("extensions", [])}
 
 
 def part_whitebox(ctx: Context) -> dict[str, Any]:
@@ -431,10 +444,11 @@ def config_difference(a: dict[str, Any] | None, b: dict[str, Any] | None,
                       *expected: str) -> str:
     """``key: a -> b`` for the training fields two runs differ in (beside ``expected``).
 
-    A field one run lacks (it predates the field) counts as AIGANConfig's default."""
+    A field one run lacks (it predates the field) counts as AIGANConfig's default, and a run
+    recorded before extensions were counts as never extended."""
     if not a or not b:
         return ""
-    a, b = with_config_defaults(AIGANConfig, a), with_config_defaults(AIGANConfig, b)
+    a, b = ({"extensions": [], **with_config_defaults(AIGANConfig, c)} for c in (a, b))
     keys = sorted(k for k in set(a) | set(b) if k not in expected and a.get(k) != b.get(k))
     return ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in keys)
 

@@ -89,6 +89,15 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
                  "--parts", "whitebox", *TINY)
     assert again.returncode == 0 and "whitebox: kept" in again.stdout
 
+    # --extend resumes the cached run to the larger --epochs and the part records it.
+    longer = _run("--settings", setting, "--out", str(out), "--work", str(work),
+                  "--parts", "whitebox", "--fresh", "--extend", *TINY, "--epochs", "2")
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    assert "extending AI-GAN 'aigan' from 1 to 2 epochs" in longer.stdout
+    config = next(iter(json.loads(out.read_text())["results"].values()))["whitebox"]["config"]
+    assert config["epochs"] == 2
+    assert config["extensions"] == [{"after_epoch": 1, "from_epochs": 1, "to_epochs": 2}]
+
 
 @pytest.mark.parametrize("args, message", [
     (["--settings", "nope"], "unknown setting"),
@@ -111,6 +120,7 @@ def test_config_difference_treats_a_field_a_run_predates_as_its_default():
     old = {"epochs": 20, "black_box": False}  # written before distill_temperature existed
     new = {"epochs": 20, "black_box": True, "distill_temperature": 1.0}
     assert tables.config_difference(old, new, "black_box") == ""
+    assert tables.config_difference(old, {**new, "extensions": []}, "black_box") == ""
     changed = {**new, "distill_temperature": 4.0, "epochs": 40}
     assert tables.config_difference(old, changed, "black_box") == (
         "distill_temperature: 1.0 -> 4.0, epochs: 20 -> 40")

@@ -84,6 +84,14 @@ def test_resume_extends_a_finished_run(toy_model, tmp_path):
     second = fit_aigan(tiny_aigan(epochs=2), toy_model, TRAIN, run_dir=tmp_path, resume=True)
     assert second["epochs"] == 2 and len(second["history"]) == 2
     assert second["history"][0] == first["history"][0]  # epoch 1 kept, not redone
+    # The extension restarts the cosine schedule half-way, and the metrics say so.
+    assert first["extensions"] == []
+    assert second["extensions"] == [{"after_epoch": 1, "from_epochs": 1, "to_epochs": 2}]
+    lr = tiny_aigan().lr
+    assert first["history"][0]["lr"] > lr / 2  # the first half of a cosine from lr to 0
+    assert 0 < second["history"][1]["lr"] < lr / 2  # the second half of the 2-epoch cosine
+    saved = json.loads((tmp_path / "config.json").read_text())["metrics"]
+    assert saved["extensions"] == second["extensions"]
 
 
 def test_resume_rejects_a_changed_config(toy_model, tmp_path):

@@ -37,7 +37,9 @@ class AttackerRunOptions:
     dataset: str = field(default="mnist5k", metadata=_help("dataset to train on"))
     data_dir: str | None = field(default=None, metadata=_help("directory holding the dataset"))
     out: str = field(default="runs/attacker", metadata=_help("run directory to write"))
-    resume: bool = field(default=False, metadata=_help("continue an interrupted run in --out"))
+    resume: bool = field(default=False, metadata=_help(
+        "continue an interrupted run in --out, or extend a finished one with a larger --epochs "
+        "(the cosine schedule then restarts part-way; metrics.extensions records it)"))
     limit_train: int | None = field(default=None, metadata=_help("train on the first N images"))
 
     def __post_init__(self) -> None:

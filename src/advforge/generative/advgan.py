@@ -201,10 +201,7 @@ def _fit_one(cfg: AdvGANConfig, target: nn.Module, t: int, data: tuple, *,
                             in_channels=x.shape[1], image_size=x.shape[2])
     meta = loop.start(trainer, run_dir, resume)
     loop.train_epochs(trainer, x[keep], y[keep], xv, yv, meta, run_dir, progress, f"advgan-{t}")
-    metrics: dict[str, Any] = {
-        "epochs": meta["epoch"], "history": meta["history"], "seconds": meta["seconds"],
-        "train_seconds": sum(meta["seconds"].values()), "threads": torch.get_num_threads(),
-        "train_images": int(keep.sum())}
+    metrics: dict[str, Any] = {**loop.run_metrics(meta), "train_images": int(keep.sum())}
     if cfg.eval_size:
         metrics["final"] = heldout_success(trainer.forge, target, xv[: cfg.eval_size],
                                            yv[: cfg.eval_size], info["num_classes"], [t])

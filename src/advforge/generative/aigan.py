@@ -431,10 +431,8 @@ def _finish(trainer: AIGANTrainer, meta: dict[str, Any], xv: torch.Tensor, yv: t
             eval_split: str) -> dict[str, Any]:
     """Final all-pairs success, the metrics dict, and the checkpoint."""
     cfg = trainer.cfg
-    metrics: dict[str, Any] = {
-        "epochs": meta["epoch"], "history": meta["history"], "seconds": meta["seconds"],
-        "train_seconds": sum(meta["seconds"].values()), "threads": torch.get_num_threads(),
-        "phases": meta["phases"], "train_images": meta["train_images"]}
+    metrics: dict[str, Any] = {**loop.run_metrics(meta), "phases": meta["phases"],
+                               "train_images": meta["train_images"]}
     if cfg.black_box:
         metrics["target_queries"] = meta["queries"]
     if cfg.eval_size and xv.shape[0]:

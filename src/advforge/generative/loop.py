@@ -69,9 +69,24 @@ def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any
     changed = [k for k in config if k not in RESUMABLE_CHANGES and saved.get(k) != config[k]]
     if changed:
         raise InputError(f"cannot resume {run_dir} with a different {', '.join(changed)}")
+    if saved.get("epochs") != config["epochs"]:
+        # A finished run extended to more epochs restarts its cosine schedule part-way
+        # (40 -> 80 jumps from lr ~0 to lr / 2): not the schedule of a fresh 80-epoch run,
+        # so the run says so in its metrics.
+        meta.setdefault("extensions", []).append(
+            {"after_epoch": meta["epoch"], "from_epochs": saved.get("epochs"),
+             "to_epochs": config["epochs"]})
     meta["config"] = config
     log.info("resuming %s after epoch %d", run_dir, meta["epoch"])
     return meta
+
+
+def run_metrics(meta: dict[str, Any]) -> dict[str, Any]:
+    """The bookkeeping every trained generator reports: epochs, per-epoch history (with the
+    mean learning rate), seconds per phase, threads, and any resumes that changed ``epochs``."""
+    return {"epochs": meta["epoch"], "history": meta["history"], "seconds": meta["seconds"],
+            "train_seconds": sum(meta["seconds"].values()), "threads": torch.get_num_threads(),
+            "extensions": meta.get("extensions", [])}
 
 
 def save(trainer: Trainer, run_dir: Path | None, meta: dict[str, Any]) -> None:
@@ -106,7 +121,7 @@ def _epoch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, bar: ProgressRepo
     count = 0
     for xb, yb in iterate_batches(x, y, trainer.cfg.batch_size, trainer.rng):
         sched = trainer.schedule(epoch + count / per_epoch)
-        stats = trainer.train_step(xb, yb)
+        stats = {"lr": sched["lr"], **trainer.train_step(xb, yb)}  # history shows the schedule
         for k, v in stats.items():
             sums[k] = sums.get(k, 0.0) + v
         count += 1
