@@ -148,6 +148,14 @@ def test_demo_dry_run_trains_everything_and_reuses_it(tmp_path, capsys):
     capsys.readouterr()
     assert main(["demo", "--dry-run", "--quiet", "--out", str(out)]) == 0
     assert capsys.readouterr().out.count("reusing") == 3
+    # --retrain starts afresh: a resume would trip over the (here damaged) training states.
+    for stage in ("model_b", "aigan", "advgan"):
+        states = list((out / stage).rglob("train_state.safetensors"))
+        assert states, stage
+        for state in states:
+            state.write_bytes(b"damaged")
+    assert main(["demo", "--dry-run", "--quiet", "--retrain", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.count("reusing") == 0
 
 
 def test_every_demo_attack_spec_builds():

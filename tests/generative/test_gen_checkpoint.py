@@ -94,6 +94,12 @@ def test_resume_extends_a_finished_run(toy_model, tmp_path):
     assert saved["extensions"] == second["extensions"]
 
 
+def test_resume_rejects_fewer_epochs_than_already_trained(toy_model, tmp_path):
+    fit_aigan(tiny_aigan(epochs=2), toy_model, TRAIN, run_dir=tmp_path)
+    with pytest.raises(InputError, match="already trained 2"):
+        fit_aigan(tiny_aigan(epochs=1), toy_model, TRAIN, run_dir=tmp_path, resume=True)
+
+
 def test_resume_rejects_a_changed_config(toy_model, tmp_path):
     fit_aigan(tiny_aigan(), toy_model, TRAIN, run_dir=tmp_path)
     with pytest.raises(InputError, match="eps"):

@@ -57,7 +57,8 @@ def _train_classifier(cfg: DemoConfig, splits: Any, device: torch.device, dry_ru
     recipe = {**DEMO_TRAIN, **(DRY_RUN["train"] if dry_run else {})}
     train_cfg = TrainConfig(**recipe, dataset=splits.name, data_dir=cfg.data_dir,
                             seed=cfg.seed, out=str(run_dir),
-                            resume=(run_dir / "train_state.safetensors").is_file())
+                            resume=(run_dir / "train_state.safetensors").is_file()
+                            and not cfg.retrain)
     start = time.perf_counter()
     metrics = fit(train_cfg, splits, device=device, progress=make_progress(quiet))
     print(f"trained Model B: test accuracy {100 * metrics['test_accuracy']:.2f}% "
@@ -80,7 +81,7 @@ def _train_attacker(kind: str, cfg: DemoConfig, model: Any, model_dir: Path, spl
     gan_cfg = cls(**{**base, **small, "eps": splits.default_eps, "seed": cfg.seed})
     start = time.perf_counter()
     fit(gan_cfg, model, splits.train, val=splits.test, run_dir=run_dir,
-        resume=(run_dir / "train_state.safetensors").is_file(),
+        resume=(run_dir / "train_state.safetensors").is_file() and not cfg.retrain,
         progress=make_progress(quiet) is not None, dataset=splits.name,
         target_run_dir=model_dir)
     print(f"trained {kind} in {time.perf_counter() - start:.0f}s -> {run_dir}", flush=True)

@@ -69,10 +69,13 @@ def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any
     changed = [k for k in config if k not in RESUMABLE_CHANGES and saved.get(k) != config[k]]
     if changed:
         raise InputError(f"cannot resume {run_dir} with a different {', '.join(changed)}")
+    if config["epochs"] < meta["epoch"]:
+        raise InputError(f"cannot resume {run_dir} to {config['epochs']} epochs: it has "
+                         f"already trained {meta['epoch']}")
     if saved.get("epochs") != config["epochs"]:
-        # A finished run extended to more epochs restarts its cosine schedule part-way
-        # (40 -> 80 jumps from lr ~0 to lr / 2): not the schedule of a fresh 80-epoch run,
-        # so the run says so in its metrics.
+        # A run resumed with another epoch count has its cosine schedule changed from here on
+        # (a finished 40 -> 80 jumps from lr ~0 to lr / 2): not the schedule of a fresh
+        # 80-epoch run, so the run says so in its metrics.
         meta.setdefault("extensions", []).append(
             {"after_epoch": meta["epoch"], "from_epochs": saved.get("epochs"),
              "to_epochs": config["epochs"]})
