@@ -53,6 +53,7 @@ from advforge.generative import (
 )
 from advforge.generative.aigan import train_aigan
 from advforge.generative.common import with_config_defaults
+from advforge.generative.state import has_training_state
 from advforge.models import load_model
 from advforge.models.io import save_model
 from advforge.utils.checkpoint import atomic_write_json, read_json
@@ -204,7 +205,7 @@ class Context:
             done = cached.get("training", {}).get("epochs", self.args.epochs)
             if not (self.args.extend and done < self.args.epochs):
                 return run_dir, cached["metrics"]
-            if not (run_dir / "train_state.safetensors").is_file():
+            if not has_training_state(run_dir):
                 raise AdvforgeError(f"cannot extend {run_dir}: it holds no training state")
             print(f"[{self.s.name}] extending AI-GAN {variant!r} from {done} to "
                   f"{self.args.epochs} epochs", flush=True)
@@ -212,9 +213,9 @@ class Context:
             print(f"[{self.s.name}] training AI-GAN {variant!r} into {run_dir}", flush=True)
         cfg = self.aigan_config(**changes)
         trainer = AIGANTrainer.for_data(cfg, self.model, self.train)
-        metrics = train_aigan(trainer, self.train, run_dir=run_dir, resume=(
-            run_dir / "train_state.safetensors").is_file(), progress=True,
-            dataset=self.s.dataset, target_run_dir=self.s.model_dir)
+        metrics = train_aigan(trainer, self.train, run_dir=run_dir,
+                              resume=has_training_state(run_dir), progress=True,
+                              dataset=self.s.dataset, target_run_dir=self.s.model_dir)
         if trainer.distiller is not None:  # keep f_d for Table IV's transfer baselines
             save_model(trainer.distiller.local, run_dir / "local_model", arch=trainer.local_arch,
                        arch_kwargs={}, dataset=self.s.dataset, seed=cfg.seed, metrics={})

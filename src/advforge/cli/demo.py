@@ -69,6 +69,7 @@ def _train_classifier(cfg: DemoConfig, splits: Any, device: torch.device, dry_ru
 def _train_attacker(kind: str, cfg: DemoConfig, model: Any, model_dir: Path, splits: Any,
                     dry_run: bool, quiet: bool) -> Path:
     from advforge.generative import AdvGANConfig, AIGANConfig, fit_advgan, fit_aigan
+    from advforge.generative.state import has_training_state
 
     run_dir = Path(cfg.out) / kind
     if (run_dir / "config.json").is_file() and not cfg.retrain:
@@ -81,7 +82,7 @@ def _train_attacker(kind: str, cfg: DemoConfig, model: Any, model_dir: Path, spl
     gan_cfg = cls(**{**base, **small, "eps": splits.default_eps, "seed": cfg.seed})
     start = time.perf_counter()
     fit(gan_cfg, model, splits.train, val=splits.test, run_dir=run_dir,
-        resume=(run_dir / "train_state.safetensors").is_file() and not cfg.retrain,
+        resume=has_training_state(run_dir) and not cfg.retrain,
         progress=make_progress(quiet) is not None, dataset=splits.name,
         target_run_dir=model_dir)
     print(f"trained {kind} in {time.perf_counter() - start:.0f}s -> {run_dir}", flush=True)
