@@ -64,9 +64,12 @@ def _crash_in_epoch(n: int):
     return progress
 
 
-def test_resume_after_a_crash_reaches_the_same_weights(toy_model, tmp_path):
+@pytest.mark.parametrize("target_focus", [0.0, 0.5])
+def test_resume_after_a_crash_reaches_the_same_weights(toy_model, tmp_path, target_focus):
     straight, crashed = tmp_path / "straight", tmp_path / "crashed"
-    cfg = tiny_aigan(epochs=3, pretrain=True)
+    # With target_focus the sampler's running counts must come back too, or the resumed
+    # run would draw other targets and end with other weights.
+    cfg = tiny_aigan(epochs=3, pretrain=True, target_focus=target_focus)
     fit_aigan(cfg, toy_model, TRAIN, run_dir=straight)
     with pytest.raises(_Crash):  # dies during the second epoch; epoch 1 is on disk
         fit_aigan(cfg, toy_model, TRAIN, run_dir=crashed, progress=_crash_in_epoch(1))

@@ -14,9 +14,9 @@ from advforge.errors import InputError
 from advforge.generative import AIGANTrainer, QueryOnly
 from advforge.generative.advgan import AdvGANTrainer
 from advforge.generative.aigan import train_aigan
-from advforge.generative.common import sample_targets
 from advforge.generative.distill import distillation_loss
 from advforge.generative.simclr import augment, nt_xent, pretrain_encoder
+from advforge.generative.targets import TargetSampler, sample_targets
 
 
 def _trainer(model, **overrides) -> AIGANTrainer:
@@ -86,6 +86,45 @@ def test_targets_are_uniform_over_other_classes():
     assert counts[0] == 0 and torch.allclose(counts[1:], torch.full((3,), 1 / 3), atol=0.01)
 
 
+def test_focused_targets_follow_the_failure_rates():
+    # Running counts: target 1 always fails, 2 fails half the time, 3 always succeeds.
+    sampler = TargetSampler(4, focus=0.5)
+    for _ in range(200):
+        t = torch.tensor([1, 2, 2, 3])
+        sampler.update(t, torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    assert torch.allclose(sampler.failure_rates(), torch.tensor([1.0, 1.0, 0.5, 0.0]))
+    y = torch.zeros(60000, dtype=torch.long)  # class 0 is never drawn; t in {1, 2, 3}
+    t = sampler.sample(y, torch.Generator().manual_seed(0))
+    freq = torch.bincount(t, minlength=4).float() / y.numel()
+    # p(t | y=0) = 0.5 / 3 + 0.5 * fail_t / (1 + 0.5 + 0)
+    expected = torch.tensor([0.0, 0.5 / 3 + 0.5 / 1.5, 0.5 / 3 + 0.25 / 1.5, 0.5 / 3])
+    assert freq[0] == 0 and torch.allclose(freq, expected, atol=0.01)
+
+
+def test_focused_targets_fall_back_to_uniform_when_nothing_fails():
+    sampler = TargetSampler(3, focus=1.0)
+    sampler.update(torch.tensor([0, 1, 2]), torch.ones(3))
+    y = torch.tensor([0, 1, 2] * 10000)
+    t = sampler.sample(y, torch.Generator().manual_seed(0))
+    assert not (t == y).any()
+    assert torch.allclose(torch.bincount(t).float() / t.numel(), torch.full((3,), 1 / 3),
+                          atol=0.01)
+
+
+def test_focus_zero_is_algorithm_1s_draw_bit_for_bit():
+    y = torch.randint(0, 10, (500,), generator=torch.Generator().manual_seed(1))
+    plain = sample_targets(y, 10, torch.Generator().manual_seed(5))
+    assert torch.equal(TargetSampler(10).sample(y, torch.Generator().manual_seed(5)), plain)
+
+
+def test_generator_step_counts_hits_per_target(toy_model):
+    trainer = _trainer(toy_model, target_focus=0.5)
+    x, y = make_toy_batch(32, seed=4)
+    trainer.train_step(x, y)
+    assert trainer.targets.seen.sum() == pytest.approx(32)
+    assert 0 <= trainer.targets.hits.sum() <= 32
+
+
 def test_nt_xent_matches_eq_11_written_out():
     torch.manual_seed(0)
     z1, z2, tau = torch.randn(5, 8), torch.randn(5, 8), 0.5
@@ -133,7 +172,8 @@ def test_fit_with_and_without_pretraining(toy_model, pretrain):
 
 def test_config_validation():
     for bad in ({"eps": 0}, {"eps": 1.5}, {"batch_size": 1}, {"lr": 0}, {"gan_loss": "wgan"},
-                {"target_loss": "mse"}, {"epochs": -1}, {"kappa": -1}, {"g_output": "relu"}):
+                {"target_loss": "mse"}, {"epochs": -1}, {"kappa": -1}, {"g_output": "relu"},
+                {"target_focus": -0.1}, {"target_focus": 1.5}):
         with pytest.raises(InputError):
             tiny_aigan(**bad)
     for bad in ({"target": -1}, {"target": "some"}, {"eps": 2}, {"g_output": "relu"}):

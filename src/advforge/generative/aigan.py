@@ -71,13 +71,13 @@ from advforge.generative.common import (
     model_device,
     model_identity,
     run_arch,
-    sample_targets,
 )
 from advforge.generative.distill import Distiller, QueryOnly, make_local_model
 from advforge.generative.nets import ClassHead, Discriminator, Generator
 from advforge.generative.parallel import sum_over_ranks
 from advforge.generative.simclr import pretrain_encoder
 from advforge.generative.state import write_checkpoint
+from advforge.generative.targets import TargetSampler, sample_targets
 from advforge.utils.modes import model_mode
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,8 @@ class AIGANConfig:
         distill_temperature: softmax temperature of the distillation loss (1 = plain KL on
             the target's probabilities; > 1 tempers both sides, Hinton et al. 2015).
         distill_warmup_epochs: distillation epochs on clean images before the GAN starts.
+        target_focus: share of training targets drawn in proportion to each target's running
+            failure rate (0 = Algorithm 1's uniform draw); see :mod:`.targets`.
         g_ch: generator base width (bottleneck 4 * g_ch channels).
         g_res_blocks: conditional residual blocks at the generator's bottleneck.
         g_template: add a learned per-class template before the output squashing.
@@ -155,6 +157,7 @@ class AIGANConfig:
     distill_steps: int = 1
     distill_temperature: float = 1.0
     distill_warmup_epochs: int = 2
+    target_focus: float = 0.0
     g_ch: int = 32
     g_res_blocks: int = 1
     g_template: bool = False
@@ -176,6 +179,8 @@ class AIGANConfig:
         for name in ("pretrain_lr", "distill_lr", "distill_temperature", "tau"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.target_focus <= 1.0:
+            raise InputError(f"target_focus must be in [0, 1], got {self.target_focus}")
         if not math.isfinite(self.distill_temperature):
             raise InputError(f"distill_temperature must be finite, got {self.distill_temperature}")
         if self.gan_loss not in ("bce", "lsgan"):
@@ -222,6 +227,7 @@ class AIGANTrainer:
             self.attacker = create_attack("pgd", eps=cfg.eps, steps=cfg.attacker_steps,
                                           step_size=cfg.pgd_step_size, random_start=True)
         self.rng = torch.Generator(device=device).manual_seed(cfg.seed)
+        self.targets = TargetSampler(num_classes, cfg.target_focus).to(device)
         self.distiller: Distiller | None = None
         if cfg.black_box:
             mean, std = data_stats or ([0.5] * in_channels, [0.5] * in_channels)
@@ -286,11 +292,12 @@ class AIGANTrainer:
         loss = (cfg.w_target * loss_target + cfg.w_disc_class * loss_disc_class
                 + cfg.w_gan * loss_gan)
         descend(self.opt_g, loss, list(self.G.parameters()))
-        hit = (logits.argmax(1) == t).float().mean()
+        hit = (logits.argmax(1) == t).float()  # (B,)
+        self.targets.update(t, hit)
         return x_pert.detach(), {
             "g_loss": loss.item(), "g_target": loss_target.item(),
             "g_disc_class": loss_disc_class.item(), "g_gan": loss_gan.item(),
-            "train_success": hit.item()}
+            "train_success": hit.mean().item()}
 
     # ---- Discriminator: maximise L_S (Eq. 6) + L_C(adv) (Eq. 7) + L_C(pert) (Eq. 8) ----
     def discriminator_step(
@@ -316,7 +323,7 @@ class AIGANTrainer:
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """Algorithm 1's iteration: sample t != y, G step, D step (then distil f_d)."""
-        t = sample_targets(y, self.num_classes, self.rng)
+        t = self.targets.sample(y, self.rng)
         x_pert, stats = self.generator_step(x, t)
         stats.update(self.discriminator_step(x, y, x_pert))
         if self.distiller is not None:  # f_d follows every AI-GAN update (Sec. V-D)
@@ -339,6 +346,8 @@ class AIGANTrainer:
 
     def state_parts(self) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer]]:
         modules: dict[str, nn.Module] = {"G": self.G, "D": self.D}
+        if self.cfg.target_focus > 0:  # its counts steer the next draws (uniform has none)
+            modules["targets"] = self.targets
         optimizers = {"G": self.opt_g, "D": self.opt_d}
         if self.distiller is not None:
             modules["local"] = self.distiller.local

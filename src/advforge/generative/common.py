@@ -1,5 +1,5 @@
-"""Helpers shared by the learned attackers' training loops: data, targets, losses, progress,
-model identity and held-out success."""
+"""Helpers shared by the learned attackers' training loops: data, losses, progress, model
+identity and held-out success (training targets are drawn in :mod:`.targets`)."""
 
 from __future__ import annotations
 
@@ -83,12 +83,6 @@ def check_gan_config(cfg: Any) -> None:
         raise InputError(f"kappa must be >= 0, got {cfg.kappa}")
     if cfg.g_output not in OUTPUTS:
         raise InputError(f"g_output must be one of {OUTPUTS}, got {cfg.g_output!r}")
-
-
-def sample_targets(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
-    """t ~ uniform over the classes != y (Algorithm 1 samples t; the paper's t is never y)."""
-    shift = torch.randint(1, num_classes, y.shape, generator=generator, device=generator.device)
-    return (y + shift.to(y.device)) % num_classes
 
 
 def cw_target_loss(logits: torch.Tensor, target: torch.Tensor, kappa: float) -> torch.Tensor:
