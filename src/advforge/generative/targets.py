@@ -70,7 +70,10 @@ class TargetSampler(nn.Module):
 
     @torch.no_grad()
     def update(self, t: torch.Tensor, hit: torch.Tensor) -> None:
-        """Fold one batch in: ``t`` (B,) the targets drawn, ``hit`` (B,) 1 where G reached t."""
+        """Fold one batch in: ``t`` (B,) the targets drawn, ``hit`` (B,) 1 where G reached t.
+        A uniform sampler never reads the counts (nor saves them), so it keeps none."""
+        if self.focus == 0.0:
+            return
         k = self.num_classes
         self.hits.mul_(self.decay).add_(torch.bincount(t, weights=hit.float(), minlength=k)
                                         .to(self.hits))
