@@ -534,6 +534,21 @@ def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
                 print(f"    note: trained with different settings than the default: {diff}")
 
 
+def kept_on_other_test_images(res: dict[str, Any], recomputed: set[str],
+                              n_eval: int) -> list[str]:
+    """The parts that stay in an --out file but were scored on a different number of test
+    images than this run's ``n_eval``: every table compares parts pair by pair (AI-GAN beside
+    PGD-100 on the same pairs), so mixing test sets would print a false gap. Parts older than
+    the per-part ``n_eval`` record fall back to the setting's."""
+    stale = []
+    for part in PART_FNS:
+        if part in res and part not in recomputed:
+            n = res[part].get("n_eval", res.get("n_eval"))
+            if n is not None and n != n_eval:
+                stale.append(f"{part} ({n})")
+    return stale
+
+
 # ---------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -551,9 +566,16 @@ def main(argv: list[str] | None = None) -> int:
         for setting in settings:
             ctx = Context(setting, args)
             res = report["results"].setdefault(setting.name, {})
+            n_eval = int(ctx.x.shape[0])
+            recomputed = {p for p in parts if args.fresh or p not in res}
+            if stale := kept_on_other_test_images(res, recomputed, n_eval):
+                raise AdvforgeError(
+                    f"{setting.name}: {out} keeps parts scored on another number of test "
+                    f"images than --n-eval {n_eval}: {', '.join(stale)}; use their --n-eval, "
+                    "or recompute them too (--fresh --parts ...)")
             res.update(dataset=setting.dataset, model=str(setting.model_dir), arch=ctx.arch,
                        eps=setting.eps, num_classes=ctx.num_classes,
-                       n_eval=int(ctx.x.shape[0]), train_images=int(ctx.train[0].shape[0]))
+                       n_eval=n_eval, train_images=int(ctx.train[0].shape[0]))
             for part in parts:
                 if part in res and not args.fresh:
                     print(f"[{setting.name}] {part}: kept from {out}", flush=True)
@@ -562,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
                 # JSON round trip: class keys become strings, as when read back from --out
                 res[part] = json.loads(json.dumps(PART_FNS[part](ctx), default=float))
                 res[part]["part_seconds"] = time.perf_counter() - start
+                res[part]["n_eval"] = n_eval  # the test images it was scored on
                 print(f"[{setting.name}] {part} done in {res[part]['part_seconds']:.0f}s",
                       flush=True)
                 report.update(benchmark="aigan_tables", paper=PAPER, threads=torch

@@ -89,6 +89,15 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
                  "--parts", "whitebox", *TINY)
     assert again.returncode == 0 and "whitebox: kept" in again.stdout
 
+    # Parts are compared pair by pair: a run on other test images may not sit beside them.
+    before = out.read_text()
+    other = _run("--settings", setting, "--out", str(out), "--work", str(work),
+                 "--parts", "whitebox", "--fresh", *TINY, "--n-eval", "10")
+    assert other.returncode == 2 and "pgd100 (12)" in other.stderr
+    assert "whitebox (12)" not in other.stderr  # the part being recomputed is not stale
+    assert out.read_text() == before
+    assert all(res[part]["n_eval"] == 12 for part in ("whitebox", "pgd100", "timing"))
+
     # --extend resumes the cached run to the larger --epochs and the part records it.
     longer = _run("--settings", setting, "--out", str(out), "--work", str(work),
                   "--parts", "whitebox", "--fresh", "--extend", *TINY, "--epochs", "2")
@@ -110,13 +119,29 @@ def test_bad_input_exits_2(tmp_path, args, message):
     assert not (tmp_path / "t.json").exists()
 
 
-def test_config_difference_treats_a_field_a_run_predates_as_its_default():
+def _tables_module():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("aigan_tables", SCRIPT)
     tables = importlib.util.module_from_spec(spec)
     sys.modules["aigan_tables"] = tables  # its dataclasses look their module up by name
     spec.loader.exec_module(tables)
+    return tables
+
+
+def test_kept_parts_on_other_test_images_are_named():
+    tables = _tables_module()
+    # pgd100 predates the per-part record, so the setting's n_eval (500) stands for it
+    res = {"n_eval": 500, "pgd100": {}, "advgan": {"n_eval": 500},
+           "whitebox": {"n_eval": 1000}, "timing": {"n_eval": 1000}}
+    assert tables.kept_on_other_test_images(res, {"whitebox"}, 1000) == [
+        "pgd100 (500)", "advgan (500)"]
+    assert tables.kept_on_other_test_images(res, {"whitebox"}, 500) == ["timing (1000)"]
+    assert tables.kept_on_other_test_images(res, set(tables.PART_FNS), 7) == []
+
+
+def test_config_difference_treats_a_field_a_run_predates_as_its_default():
+    tables = _tables_module()
     old = {"epochs": 20, "black_box": False}  # written before distill_temperature existed
     new = {"epochs": 20, "black_box": True, "distill_temperature": 1.0}
     assert tables.config_difference(old, new, "black_box") == ""
