@@ -93,6 +93,7 @@ def test_config_file_sets_defaults_and_flags_override(model_dir, tmp_path, capsy
     "argv, mentions",
     [
         (["attack", "--dry-run", "--attack", "nosuch"], "unknown attack"),
+        (["attack", "--dry-run", "--attack", "aigan"], "aigan=RUN_DIR"),
         (["evaluate", "--dataset", "nosuch", "--model", "x"], "nosuch"),
         (["attack", "--dry-run", "--attack", "pgd", "--eps", "0"], "eps"),
         (["attack", "--dry-run", "--attack", "pgd", "--eps", "-0.1"], "eps"),

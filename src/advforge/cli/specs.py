@@ -12,6 +12,7 @@ from typing import Any
 
 from advforge import attacks
 from advforge.errors import InputError
+from advforge.generative.base import KINDS as LEARNED_KINDS
 from advforge.utils.validate import parse_fraction
 
 
@@ -68,6 +69,9 @@ def build_attack(spec: str, *, eps: float, device: Any = None) -> tuple[str, Any
         if device is not None:
             attacker = attacker.to(device)
         return f"{name}={run_dir}", attacker, {"run_dir": run_dir, "eps": attacker.eps}
+    if name not in attacks.ATTACKS and name in LEARNED_KINDS:
+        raise InputError(f"{name} is a learned attacker: give its trained run as "
+                         f"{name}=RUN_DIR (train one with advforge train-attacker {name})")
     cls = attacks.ATTACKS.get(name)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     # The dataset's budget is an L-inf one; L2 attacks keep their own default radius.
