@@ -167,3 +167,44 @@ def test_every_demo_attack_spec_builds():
     for spec, _, _ in DEMO_EVAL:
         if spec not in ("aigan", "advgan"):
             build_attack(spec, eps=0.3)
+
+
+@pytest.mark.parametrize("kind, extra, files", [
+    ("aigan", [], ["generator.safetensors", "config.json"]),
+    ("advgan", ["--target", "3"], ["generator.safetensors", "config.json"]),
+    ("advgan", ["--target", "all"], [f"target_{t}/generator.safetensors" for t in range(10)]),
+])
+def test_train_attacker_dry_run_then_attack_with_it(kind, extra, files, model_dir, tmp_path,
+                                                    capsys):
+    """``advforge train-attacker`` makes a run that ``--attack KIND=DIR`` loads; a class index
+    given on the command line stays an index (``--target 3``, not the string "3")."""
+    run = tmp_path / kind
+    code = main(["train-attacker", kind, "--dry-run", "--quiet", "--model", str(model_dir),
+                 *extra, "--out", str(run)])
+    assert code == 0, capsys.readouterr().err
+    for name in files:
+        assert (run / name).is_file(), name
+    config = json.loads((run / "config.json").read_text())
+    assert config["kind"] == kind
+    if extra:
+        assert config["target"] == (3 if extra[1] == "3" else "all")
+    target = 3 if extra[1:] == ["3"] else 5
+    save = tmp_path / "adv.safetensors"
+    code = main(["attack", "--dry-run", "--quiet", "--model", str(model_dir), "--attack",
+                 f"{kind}={run}", "--target", str(target), "--save", str(save),
+                 "--out", str(tmp_path / "rep")])
+    assert code == 0, capsys.readouterr().err
+    tensors = load_file(str(save))
+    assert (tensors["target"] == target).all()
+    assert (tensors["x_adv"] - tensors["x_adv"].clamp(0, 1)).abs().max() == 0
+
+
+@pytest.mark.parametrize("extra, mentions", [
+    (["--target", "10"], "not a class"),
+    (["--target", "some"], "class index or 'all'"),
+    (["--target", "-1"], "class index or 'all'"),
+])
+def test_train_attacker_bad_target(extra, mentions, model_dir, tmp_path, capsys):
+    _fails(["train-attacker", "advgan", "--dry-run", "--model", str(model_dir), *extra,
+            "--out", str(tmp_path / "run")], capsys, mentions=mentions)
+    assert not (tmp_path / "run").exists()

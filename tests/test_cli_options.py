@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from advforge.cli.options import add_dataclass_flags, docstring_attributes
+from advforge.cli.options import add_dataclass_flags, build_config, docstring_attributes
 from advforge.generative import AdvGANConfig, AIGANConfig
 
 
@@ -56,3 +56,16 @@ def test_every_attacker_option_is_documented():
         doc = docstring_attributes(cls)
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in doc]
         assert not missing, f"{cls.__name__} fields without a docstring entry: {missing}"
+
+
+def test_a_union_field_takes_the_first_member_that_reads_the_value(tmp_path):
+    """AdvGAN's ``target: int | str`` is a class index or "all", from a flag or from YAML."""
+    parser = argparse.ArgumentParser()
+    add_dataclass_flags(parser, AdvGANConfig)
+    for flag, expected in (("3", 3), (" 7", 7), ("all", "all")):
+        assert build_config(AdvGANConfig, parser.parse_args(["--target", flag])).target == expected
+    config = tmp_path / "run.yaml"
+    config.write_text("target: 4\n")
+    args = parser.parse_args([])
+    args.config = str(config)
+    assert build_config(AdvGANConfig, args).target == 4

@@ -32,10 +32,27 @@ def _base_type(annotation: Any) -> Any:
     return annotation
 
 
+def _union_members(annotation: Any) -> list[Any]:
+    """The non-None members of a union annotation (``int | str`` -> [int, str]), else []."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(annotation) if a is not type(None)]
+    return []
+
+
 def _coerce(value: Any, annotation: Any, name: str) -> Any:
-    """Convert a YAML or flag value to the field's type (floats accept ``8/255``)."""
+    """Convert a YAML or flag value to the field's type (floats accept ``8/255``). A union
+    such as ``int | str`` (a class index or ``"all"``) takes the first member that reads the
+    value, in the order written."""
     if value is None:
         return None
+    members = _union_members(annotation)
+    if len(members) > 1:
+        for member in members:
+            try:
+                return _coerce(value, member, name)
+            except InputError:
+                continue
+        raise InputError(f"--{name.replace('_', '-')}: cannot read {value!r}")
     kind = _base_type(annotation)
     origin = typing.get_origin(kind)
     try:

@@ -68,8 +68,6 @@ def _attacker_config(cls: type, args: argparse.Namespace, splits: Any, dry_run: 
     extra: dict[str, Any] = {}
     if getattr(args, "eps", UNSET) is UNSET:
         extra["eps"] = splits.default_eps  # the paper's budget for this kind of data
-    if isinstance(getattr(args, "target", UNSET), str) and args.target.strip().isdigit():
-        args.target = int(args.target)
     if dry_run:
         names = {f.name for f in dataclasses.fields(cls)}
         extra.update({k: v for k, v in DRY_RUN_OVERRIDES.items() if k in names})
