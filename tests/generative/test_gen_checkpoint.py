@@ -64,12 +64,14 @@ def _crash_in_epoch(n: int):
     return progress
 
 
-@pytest.mark.parametrize("target_focus", [0.0, 0.5])
-def test_resume_after_a_crash_reaches_the_same_weights(toy_model, tmp_path, target_focus):
+@pytest.mark.parametrize(("target_focus", "g_ema"), [(0.0, 0.0), (0.5, 0.0), (0.0, 0.9)])
+def test_resume_after_a_crash_reaches_the_same_weights(toy_model, tmp_path, target_focus,
+                                                       g_ema):
     straight, crashed = tmp_path / "straight", tmp_path / "crashed"
     # With target_focus the sampler's running counts must come back too, or the resumed
-    # run would draw other targets and end with other weights.
-    cfg = tiny_aigan(epochs=3, pretrain=True, target_focus=target_focus)
+    # run would draw other targets and end with other weights; with g_ema the average
+    # and its update count (the checkpoint holds the average).
+    cfg = tiny_aigan(epochs=3, pretrain=True, target_focus=target_focus, g_ema=g_ema)
     fit_aigan(cfg, toy_model, TRAIN, run_dir=straight)
     with pytest.raises(_Crash):  # dies during the second epoch; epoch 1 is on disk
         fit_aigan(cfg, toy_model, TRAIN, run_dir=crashed, progress=_crash_in_epoch(1))

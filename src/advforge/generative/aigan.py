@@ -78,6 +78,7 @@ from advforge.generative.common import (
     run_arch,
 )
 from advforge.generative.distill import Distiller, QueryOnly, make_local_model
+from advforge.generative.ema import WeightAverage
 from advforge.generative.nets import ClassHead, Discriminator, Generator
 from advforge.generative.parallel import sum_over_ranks
 from advforge.generative.simclr import pretrain_encoder
@@ -129,6 +130,9 @@ class AIGANConfig:
         g_skip: U-Net additive skips from the encoder to the decoder.
         g_output: "box" (sigmoid over each pixel's feasible interval) or "tanh" (the paper's
             eps * tanh, then clamp); see :mod:`.nets`.
+        g_ema: decay of an exponential moving average of G's weights, which is then what
+            attacks and what the checkpoint holds (0 = off: the last iterate, as the paper);
+            see :mod:`.ema`.
         d_ch: discriminator base width.
         spectral_norm: spectral normalisation in D (off: it keeps the class head weak).
         eval_size: held-out images for the final all-targets success (0 to skip).
@@ -168,6 +172,7 @@ class AIGANConfig:
     g_template: bool = False
     g_skip: bool = True
     g_output: str = "box"
+    g_ema: float = 0.0
     d_ch: int = 16
     spectral_norm: bool = False
     eval_size: int = 1000
@@ -184,6 +189,8 @@ class AIGANConfig:
         for name in ("pretrain_lr", "distill_lr", "distill_temperature", "tau"):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.g_ema < 1.0:
+            raise InputError(f"g_ema must be in [0, 1), got {self.g_ema}")
         if not 0.0 <= self.target_focus <= 1.0:
             raise InputError(f"target_focus must be in [0, 1], got {self.target_focus}")
         if not math.isfinite(self.distill_temperature):
@@ -222,6 +229,8 @@ class AIGANTrainer:
         self.G = Generator(in_channels, image_size, num_classes, cfg.eps, ch=cfg.g_ch,
                            res_blocks=cfg.g_res_blocks, template=cfg.g_template,
                            skip=cfg.g_skip, output=cfg.g_output).to(device)
+        # The averaged G (when on) is what forges at evaluation and what the checkpoint holds.
+        self.G_avg = WeightAverage(self.G, cfg.g_ema) if cfg.g_ema > 0 else None
         self.D = Discriminator(in_channels, num_classes, ch=cfg.d_ch,
                                spectral=cfg.spectral_norm).to(device)
         betas = (cfg.beta1, cfg.beta2)
@@ -297,6 +306,8 @@ class AIGANTrainer:
         loss = (cfg.w_target * loss_target + cfg.w_disc_class * loss_disc_class
                 + cfg.w_gan * loss_gan)
         descend(self.opt_g, loss, list(self.G.parameters()))
+        if self.G_avg is not None:
+            self.G_avg.update(self.G)
         hit = (logits.argmax(1) == t).float()  # (B,)
         self.targets.update(t, hit)
         return x_pert.detach(), {
@@ -336,10 +347,15 @@ class AIGANTrainer:
                 stats.update(self.distiller.step(torch.cat([x, x_pert])))
         return stats
 
+    @property
+    def served(self) -> Generator:
+        """The generator that attacks: G's weight average when ``g_ema`` is on, else G."""
+        return self.G_avg.average if self.G_avg is not None else self.G
+
     def forge(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Adversarial images from G in eval mode (mode restored), without a graph."""
-        with torch.no_grad(), model_mode(self.G, "eval"):
-            return self.G.perturb(x, t)
+        """Adversarial images from the served G in eval mode (mode restored), no graph."""
+        with torch.no_grad(), model_mode(self.served, "eval"):
+            return self.served.perturb(x, t)
 
     def quick_success(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Success on up to 256 held-out images with fixed random targets (any prediction)."""
@@ -351,6 +367,8 @@ class AIGANTrainer:
 
     def state_parts(self) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer]]:
         modules: dict[str, nn.Module] = {"G": self.G, "D": self.D}
+        if self.G_avg is not None:
+            modules["G_avg"] = self.G_avg
         if self.cfg.target_focus > 0:  # its counts steer the next draws (uniform has none)
             modules["targets"] = self.targets
         optimizers = {"G": self.opt_g, "D": self.opt_d}
@@ -468,5 +486,5 @@ def _finish(trainer: AIGANTrainer, meta: dict[str, Any], xv: torch.Tensor, yv: t
             "seed": cfg.seed, "version": __version__}
         if trainer.distiller is not None:
             config["local_model"] = {"arch": trainer.local_arch}
-        write_checkpoint(run_dir, trainer.G, config)
+        write_checkpoint(run_dir, trainer.served, config)
     return metrics
