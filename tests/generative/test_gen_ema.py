@@ -41,7 +41,8 @@ def test_average_follows_the_warmed_up_decay():
         _perturb(net, n + 1)
         current = [p.detach().clone() for p in net.parameters()]
         decay = min(0.5, (1 + n) / (10 + n))  # 0.1818, 0.25, 0.3077: the warm-up binds
-        history.append([decay * h + (1 - decay) * c for h, c in zip(history[-1], current)])
+        history.append([decay * h + (1 - decay) * c
+                        for h, c in zip(history[-1], current, strict=True)])
         avg.update(net)
     for a, expected in zip(avg.average.parameters(), history[-1], strict=True):
         torch.testing.assert_close(a, expected)

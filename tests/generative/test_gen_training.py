@@ -173,9 +173,13 @@ def test_fit_with_and_without_pretraining(toy_model, pretrain):
 def test_config_validation():
     for bad in ({"eps": 0}, {"eps": 1.5}, {"batch_size": 1}, {"lr": 0}, {"gan_loss": "wgan"},
                 {"target_loss": "mse"}, {"epochs": -1}, {"kappa": -1}, {"g_output": "relu"},
-                {"target_focus": -0.1}, {"target_focus": 1.5}):
+                {"target_focus": -0.1}, {"target_focus": 1.5}, {"g_ema": 1.0}):
         with pytest.raises(InputError):
             tiny_aigan(**bad)
+    # An unknown substitute is refused before anything trains, naming the field.
+    with pytest.raises(InputError, match="local_arch 'nosuch' is not a model; known: .*model_c"):
+        tiny_aigan(black_box=True, local_arch="nosuch")
+    assert tiny_aigan(local_arch="model_a").local_arch == "model_a"
     for bad in ({"target": -1}, {"target": "some"}, {"eps": 2}, {"g_output": "relu"}):
         with pytest.raises(InputError):
             tiny_advgan(**bad)

@@ -199,6 +199,12 @@ class AIGANConfig:
             raise InputError(f"gan_loss must be bce or lsgan, got {self.gan_loss!r}")
         if self.target_loss not in ("cw", "ce"):
             raise InputError(f"target_loss must be cw or ce, got {self.target_loss!r}")
+        if self.local_arch is not None:
+            from advforge import models  # the registry imports the package's nets
+
+            if self.local_arch not in models.names():
+                raise InputError(f"local_arch {self.local_arch!r} is not a model; known: "
+                                 f"{', '.join(models.names())}")
 
     @property
     def pgd_step_size(self) -> float:
