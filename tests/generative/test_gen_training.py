@@ -324,3 +324,22 @@ def test_distill_temperature_reaches_the_distiller(toy_model):
     for bad in (0.0, float("nan"), float("inf")):
         with pytest.raises(InputError, match="distill_temperature"):
             _trainer(toy_model, black_box=True, distill_temperature=bad)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_disc_terms_schedule_scales_eq10_and_the_source_term(toy_model, schedule):
+    trainer = _trainer(toy_model, epochs=4, disc_terms_schedule=schedule)
+    x, y = make_toy_batch(16, seed=5)
+    t = sample_targets(y, NUM_CLASSES, torch.Generator().manual_seed(0))
+    cfg = trainer.cfg
+    for epoch, cosine in ((0.0, 1.0), (2.0, 0.5), (4.0, 0.0)):
+        trainer.schedule(epoch)
+        expected = cosine if schedule == "cosine" else 1.0
+        assert trainer.disc_factor == pytest.approx(expected, abs=1e-12)
+        _, stats = trainer.generator_step(x, t)
+        assert stats["g_loss"] == pytest.approx(
+            cfg.w_target * stats["g_target"]
+            + expected * (cfg.w_disc_class * stats["g_disc_class"] + cfg.w_gan * stats["g_gan"]),
+            rel=1e-5)
+    with pytest.raises(InputError, match="disc_terms_schedule"):
+        tiny_aigan(disc_terms_schedule="linear")

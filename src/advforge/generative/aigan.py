@@ -105,6 +105,9 @@ class AIGANConfig:
         w_target: weight of the target model's term in G's loss (Eq. 9).
         w_disc_class: weight of D's class head term in G's loss (Eq. 10).
         w_gan: weight of the source term -L_S in G's loss (Eq. 6).
+        disc_terms_schedule: ``"constant"`` (the paper: Eq. 10 and -L_S keep their weights)
+            or ``"cosine"`` (both weights follow the learning rate's half cosine down to 0,
+            so D guides G early and the target model alone shapes the end of training).
         gan_loss: ``"bce"`` (Eq. 6's log-likelihood) or ``"lsgan"``.
         attacker: train D's class head on PGD examples (Eq. 7); False for the ablation.
         attacker_steps: PGD steps of A (paper: 7).
@@ -151,6 +154,7 @@ class AIGANConfig:
     w_target: float = 10.0
     w_disc_class: float = 1.0
     w_gan: float = 0.1
+    disc_terms_schedule: str = "constant"
     gan_loss: str = "bce"
     attacker: bool = True
     attacker_steps: int = 7
@@ -199,6 +203,9 @@ class AIGANConfig:
             raise InputError(f"gan_loss must be bce or lsgan, got {self.gan_loss!r}")
         if self.target_loss not in ("cw", "ce"):
             raise InputError(f"target_loss must be cw or ce, got {self.target_loss!r}")
+        if self.disc_terms_schedule not in ("constant", "cosine"):
+            raise InputError("disc_terms_schedule must be constant or cosine, got "
+                             f"{self.disc_terms_schedule!r}")
         if self.local_arch is not None:
             from advforge import models  # the registry imports the package's nets
 
@@ -247,6 +254,7 @@ class AIGANTrainer:
             self.attacker = create_attack("pgd", eps=cfg.eps, steps=cfg.attacker_steps,
                                           step_size=cfg.pgd_step_size, random_start=True)
         self.rng = torch.Generator(device=device).manual_seed(cfg.seed)
+        self.disc_factor = 1.0  # scales Eq. 10 and -L_S in G's loss; set by schedule()
         self.targets = TargetSampler(num_classes, cfg.target_focus).to(device)
         self.distiller: Distiller | None = None
         if cfg.black_box:
@@ -282,6 +290,9 @@ class AIGANTrainer:
         lr = cfg.lr * loop.lr_factor(cfg.lr_schedule, epoch, cfg.epochs)
         loop.set_lr(lr, self.opt_g, self.opt_d)
         out = {"lr": lr}
+        if cfg.disc_terms_schedule == "cosine":
+            self.disc_factor = loop.lr_factor("cosine", epoch, cfg.epochs)
+            out["disc_factor"] = self.disc_factor
         if self.attacker is not None:
             ramp = min(1.0, epoch / cfg.attacker_warmup_epochs) if cfg.attacker_warmup_epochs \
                 else 1.0
@@ -309,8 +320,8 @@ class AIGANTrainer:
         source, cls = self.D(x_pert)
         loss_disc_class = F.cross_entropy(cls, t)  # -Eq. 10
         loss_gan = gan_loss(source, clean=True, kind=cfg.gan_loss)  # -L_S, non-saturating
-        loss = (cfg.w_target * loss_target + cfg.w_disc_class * loss_disc_class
-                + cfg.w_gan * loss_gan)
+        loss = (cfg.w_target * loss_target
+                + self.disc_factor * (cfg.w_disc_class * loss_disc_class + cfg.w_gan * loss_gan))
         descend(self.opt_g, loss, list(self.G.parameters()))
         if self.G_avg is not None:
             self.G_avg.update(self.G)
