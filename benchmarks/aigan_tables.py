@@ -52,7 +52,7 @@ from advforge.generative import (
     load_attacker,
 )
 from advforge.generative.aigan import train_aigan
-from advforge.generative.common import with_config_defaults
+from advforge.generative.common import predict, weights_hash, with_config_defaults
 from advforge.generative.state import has_training_state
 from advforge.models import load_model
 from advforge.models.io import save_model
@@ -185,6 +185,9 @@ class Context:
         test = splits.test
         self.x = test.x[: args.n_eval].to(self.device)
         self.y = test.y[: args.n_eval].to(self.device)
+        # What every part is scored against; a kept part or a cached attacker must match it.
+        self.model_sha256 = weights_hash(self.model)
+        self.clean_accuracy = float((predict(self.model, self.x) == self.y).float().mean())
         self.work = Path(args.work) / setting.name
         self.overrides = parse_overrides(args.gan)
 
@@ -197,11 +200,21 @@ class Context:
         return AIGANConfig(**{**base, "eps": self.s.eps, "epochs": self.args.epochs,
                               "seed": self.args.seed, "eval_size": 0, **changes})
 
+    def cached(self, run_dir: Path) -> dict[str, Any]:
+        """The config.json of an attacker cached in --work, refused if it was trained against
+        another target model (e.g. the target was retrained since)."""
+        cached = read_json(run_dir / "config.json")
+        sha = cached.get("target_model", {}).get("weights_sha256")
+        if sha is not None and sha != self.model_sha256:
+            raise AdvforgeError(f"{run_dir} was trained against another target model than "
+                                f"{self.s.model_dir}: delete it or use another --work")
+        return cached
+
     def aigan(self, variant: str, **changes: Any) -> tuple[Path, dict[str, Any]]:
         """Train (or reuse / resume) the AI-GAN ``variant``; its run dir and metrics."""
         run_dir = self.work / variant
         if (run_dir / "config.json").is_file():
-            cached = read_json(run_dir / "config.json")
+            cached = self.cached(run_dir)
             done = cached.get("training", {}).get("epochs", self.args.epochs)
             if not (self.args.extend and done < self.args.epochs):
                 return run_dir, cached["metrics"]
@@ -224,7 +237,7 @@ class Context:
     def advgan(self) -> tuple[Path, dict[str, Any]]:
         run_dir = self.work / "advgan"
         if (run_dir / "config.json").is_file():
-            return run_dir, read_json(run_dir / "config.json")["metrics"]
+            return run_dir, self.cached(run_dir)["metrics"]
         # The timing part needs an AdvGAN too: say so, training ten generators takes a while.
         print(f"[{self.s.name}] no AdvGAN cached in {run_dir}: training one generator per "
               "target", flush=True)
@@ -534,18 +547,29 @@ def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
                 print(f"    note: trained with different settings than the default: {diff}")
 
 
-def kept_on_other_test_images(res: dict[str, Any], recomputed: set[str],
-                              n_eval: int) -> list[str]:
-    """The parts that stay in an --out file but were scored on a different number of test
-    images than this run's ``n_eval``: every table compares parts pair by pair (AI-GAN beside
-    PGD-100 on the same pairs), so mixing test sets would print a false gap. Parts older than
-    the per-part ``n_eval`` record fall back to the setting's."""
+def kept_parts_not_comparable(res: dict[str, Any], recomputed: set[str], n_eval: int,
+                              model_sha256: str, clean_accuracy: float) -> list[str]:
+    """The parts that stay in an --out file but cannot stand beside this run's: every table
+    compares parts pair by pair (AI-GAN beside PGD-100 on the same pairs of the same model),
+    so a part scored on another number of test images, or against another target model,
+    would print a false gap. A target model retrained from the same config is another model
+    (training is not bit-reproducible across machines). Parts older than the per-part
+    ``n_eval`` record fall back to the setting's; parts older than the weights hash are
+    checked by their clean accuracy on the eval images, which a different model rarely
+    matches exactly."""
     stale = []
     for part in PART_FNS:
-        if part in res and part not in recomputed:
-            n = res[part].get("n_eval", res.get("n_eval"))
-            if n is not None and n != n_eval:
-                stale.append(f"{part} ({n})")
+        if part not in res or part in recomputed:
+            continue
+        row = res[part]
+        n = row.get("n_eval", res.get("n_eval"))
+        acc = row.get("clean_accuracy")
+        if n is not None and n != n_eval:
+            stale.append(f"{part} ({n} test images)")
+        elif row.get("model_sha256", model_sha256) != model_sha256 or (
+                "model_sha256" not in row and acc is not None
+                and abs(acc - clean_accuracy) > 1e-9):
+            stale.append(f"{part} (another target model)")
     return stale
 
 
@@ -568,12 +592,14 @@ def main(argv: list[str] | None = None) -> int:
             res = report["results"].setdefault(setting.name, {})
             n_eval = int(ctx.x.shape[0])
             recomputed = {p for p in parts if args.fresh or p not in res}
-            if stale := kept_on_other_test_images(res, recomputed, n_eval):
+            if stale := kept_parts_not_comparable(res, recomputed, n_eval, ctx.model_sha256,
+                                                  ctx.clean_accuracy):
                 raise AdvforgeError(
-                    f"{setting.name}: {out} keeps parts scored on another number of test "
-                    f"images than --n-eval {n_eval}: {', '.join(stale)}; use their --n-eval, "
-                    "or recompute them too (--fresh --parts ...)")
+                    f"{setting.name}: {out} keeps parts that cannot stand beside this run's "
+                    f"(--n-eval {n_eval}, model {setting.model_dir}): {', '.join(stale)}; use "
+                    "their --n-eval and model, or recompute them too (--fresh --parts ...)")
             res.update(dataset=setting.dataset, model=str(setting.model_dir), arch=ctx.arch,
+                       model_sha256=ctx.model_sha256,
                        eps=setting.eps, num_classes=ctx.num_classes,
                        n_eval=n_eval, train_images=int(ctx.train[0].shape[0]))
             for part in parts:
@@ -585,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
                 res[part] = json.loads(json.dumps(PART_FNS[part](ctx), default=float))
                 res[part]["part_seconds"] = time.perf_counter() - start
                 res[part]["n_eval"] = n_eval  # the test images it was scored on
+                res[part]["model_sha256"] = ctx.model_sha256  # and the model it was scored on
                 print(f"[{setting.name}] {part} done in {res[part]['part_seconds']:.0f}s",
                       flush=True)
                 report.update(benchmark="aigan_tables", paper=PAPER, threads=torch

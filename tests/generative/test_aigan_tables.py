@@ -93,10 +93,23 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     before = out.read_text()
     other = _run("--settings", setting, "--out", str(out), "--work", str(work),
                  "--parts", "whitebox", "--fresh", *TINY, "--n-eval", "10")
-    assert other.returncode == 2 and "pgd100 (12)" in other.stderr
-    assert "whitebox (12)" not in other.stderr  # the part being recomputed is not stale
+    assert other.returncode == 2 and "pgd100 (12 test images)" in other.stderr
+    assert "whitebox (12" not in other.stderr  # the part being recomputed is not stale
     assert out.read_text() == before
     assert all(res[part]["n_eval"] == 12 for part in ("whitebox", "pgd100", "timing"))
+
+    # ... nor a run against another target model (say, the target retrained since): its
+    # kept parts are refused, and so are the attackers cached in --work for the old one.
+    assert all(res[part]["model_sha256"] == res["model_sha256"] for part in ("whitebox", "pgd100"))
+    retrained = _retrained(target_dir, tmp_path / "retrained")
+    moved = f"mnist5k:{retrained}:0.3"  # same setting name: the same --out entry and --work
+    stale = _run("--settings", moved, "--out", str(out), "--work", str(work),
+                 "--parts", "pgd100", "--fresh", *TINY)
+    assert stale.returncode == 2 and "whitebox (another target model)" in stale.stderr
+    assert out.read_text() == before
+    cached = _run("--settings", moved, "--out", str(tmp_path / "new.json"), "--work", str(work),
+                  "--parts", "whitebox", *TINY)
+    assert cached.returncode == 2 and "trained against another target model" in cached.stderr
 
     # --extend resumes the cached run to the larger --epochs and the part records it.
     longer = _run("--settings", setting, "--out", str(out), "--work", str(work),
@@ -129,15 +142,38 @@ def _tables_module():
     return tables
 
 
-def test_kept_parts_on_other_test_images_are_named():
+def _retrained(target_dir: Path, parent: Path) -> Path:
+    """The target after one more Adam step: another model under the same run-dir name."""
+    from advforge.models import load_model
+
+    model = load_model(target_dir)
+    train = load("mnist5k").train
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    F.cross_entropy(model(train.x[:64]), train.y[:64]).backward()
+    opt.step()
+    return save_model(model.eval(), parent / target_dir.name, arch="model_b", arch_kwargs={},
+                      dataset="mnist5k", seed=0, metrics={})
+
+
+def test_kept_parts_that_cannot_stand_beside_a_run_are_named():
     tables = _tables_module()
+    kept = tables.kept_parts_not_comparable
     # pgd100 predates the per-part record, so the setting's n_eval (500) stands for it
     res = {"n_eval": 500, "pgd100": {}, "advgan": {"n_eval": 500},
            "whitebox": {"n_eval": 1000}, "timing": {"n_eval": 1000}}
-    assert tables.kept_on_other_test_images(res, {"whitebox"}, 1000) == [
-        "pgd100 (500)", "advgan (500)"]
-    assert tables.kept_on_other_test_images(res, {"whitebox"}, 500) == ["timing (1000)"]
-    assert tables.kept_on_other_test_images(res, set(tables.PART_FNS), 7) == []
+    assert kept(res, {"whitebox"}, 1000, "h", 0.9) == [
+        "pgd100 (500 test images)", "advgan (500 test images)"]
+    assert kept(res, {"whitebox"}, 500, "h", 0.9) == ["timing (1000 test images)"]
+    assert kept(res, set(tables.PART_FNS), 7, "h", 0.9) == []
+    # Another target model: by its weights hash, or, for parts older than the hash, by a
+    # clean accuracy on the same images that the current model does not have.
+    res = {"n_eval": 500, "whitebox": {"model_sha256": "h", "clean_accuracy": 0.9},
+           "pgd100": {"model_sha256": "other", "clean_accuracy": 0.9},
+           "advgan": {"clean_accuracy": 0.924}, "timing": {}}
+    assert kept(res, set(), 500, "h", 0.9) == [
+        "pgd100 (another target model)", "advgan (another target model)"]
+    # the hash decides where there is one; the clean accuracy only stands in where not
+    assert kept(res, set(), 500, "h", 0.924) == ["pgd100 (another target model)"]
 
 
 def test_config_difference_treats_a_field_a_run_predates_as_its_default():
