@@ -210,3 +210,17 @@ def test_resume_accepts_a_config_field_added_since_at_its_default(toy_model, tmp
     with pytest.raises(InputError, match="distill_temperature"):  # not the default: a change
         fit_aigan(tiny_aigan(epochs=3, distill_temperature=2.0), toy_model, TRAIN,
                   run_dir=tmp_path, resume=True)
+
+
+@pytest.mark.parametrize("kind", ["aigan", "advgan"])
+def test_resume_refuses_a_retrained_target(toy_model, tmp_path, kind):
+    # A target retrained in place (same run dir, other weights) must not get a generator
+    # trained half against each: the resume is refused and nothing is overwritten.
+    fit, cfg = (fit_aigan, tiny_aigan) if kind == "aigan" else (fit_advgan, tiny_advgan)
+    fit(cfg(epochs=1), toy_model, TRAIN, run_dir=tmp_path)
+    state = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with torch.no_grad():
+        next(toy_model.parameters()).add_(0.01)
+    with pytest.raises(InputError, match="trained against another target model"):
+        fit(cfg(epochs=2), toy_model, TRAIN, run_dir=tmp_path, resume=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == state

@@ -40,6 +40,7 @@ from advforge.generative.common import (
     jsonable,
     model_device,
     model_identity,
+    weights_hash,
 )
 from advforge.generative.nets import Discriminator, Generator
 from advforge.generative.parallel import barrier, is_main
@@ -129,6 +130,7 @@ class AdvGANTrainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
         self.rng = torch.Generator(device=device).manual_seed(cfg.seed + target_class)
         self.judge = target
+        self.target_sha256 = weights_hash(target)  # a resumed run must face the same target
         d = in_channels * image_size * image_size
         self.hinge_c = cfg.hinge_c if cfg.hinge_c is not None else (
             cfg.hinge_frac * cfg.eps * math.sqrt(d))

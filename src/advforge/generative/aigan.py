@@ -238,6 +238,7 @@ class AIGANTrainer:
         self.cfg, self.num_classes = cfg, num_classes
         self.device = device = model_device(target)
         self.target_identity = model_identity(target)  # bookkeeping only (a weights hash)
+        self.target_sha256 = self.target_identity["weights_sha256"]  # checked on resume
         torch.manual_seed(cfg.seed)  # network initialisation
         self.G = Generator(in_channels, image_size, num_classes, cfg.eps, ch=cfg.g_ch,
                            res_blocks=cfg.g_res_blocks, template=cfg.g_template,

@@ -1,9 +1,10 @@
 """The epoch loop shared by AI-GAN and AdvGAN: start or resume, train, log, save state.
 
 A trainer offers ``cfg`` (with ``epochs``, ``batch_size``), ``rng``, ``judge`` (the model
-success is measured on), ``schedule(epoch: float) -> dict`` (sets learning rates etc. for the
-fractional epoch about to run), ``train_step(x, y) -> dict``, ``quick_success(x, y) -> float``
-and ``state_parts() -> (modules, optimizers)``.
+success is measured on), ``target_sha256`` (a hash of the target's weights, checked when a
+run resumes), ``schedule(epoch: float) -> dict`` (sets learning rates etc. for the fractional
+epoch about to run), ``train_step(x, y) -> dict``, ``quick_success(x, y) -> float`` and
+``state_parts() -> (modules, optimizers)``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Trainer(Protocol):
     cfg: Any
     rng: torch.Generator
     judge: nn.Module
+    target_sha256: str
 
     def schedule(self, epoch: float) -> dict[str, float]: ...
 
@@ -57,7 +59,8 @@ def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any
     """Fresh bookkeeping, or the saved one (with every weight restored) when resuming."""
     config = jsonable(dataclasses.asdict(trainer.cfg))
     meta: dict[str, Any] = {"epoch": 0, "history": [], "seconds": {}, "phases": {},
-                            "queries": 0, "config": config}
+                            "queries": 0, "config": config,
+                            "target_sha256": trainer.target_sha256}
     if run_dir is None or not resume:
         return meta
     if not has_training_state(run_dir):
@@ -65,6 +68,12 @@ def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any
         return meta
     modules, optimizers = trainer.state_parts()
     meta = load_training_state(run_dir, modules=modules, optimizers=optimizers, rng=trainer.rng)
+    # A target retrained since (same path, other weights) would silently get a generator
+    # trained half against each; states written before the hash was recorded are trusted.
+    if meta.get("target_sha256", trainer.target_sha256) != trainer.target_sha256:
+        raise InputError(f"cannot resume {run_dir}: it was trained against another target "
+                         "model (its weights differ)")
+    meta["target_sha256"] = trainer.target_sha256
     saved = with_config_defaults(type(trainer.cfg), meta["config"])
     changed = [k for k in config if k not in RESUMABLE_CHANGES and saved.get(k) != config[k]]
     if changed:
