@@ -563,12 +563,14 @@ def kept_parts_not_comparable(res: dict[str, Any], recomputed: set[str], n_eval:
             continue
         row = res[part]
         n = row.get("n_eval", res.get("n_eval"))
-        acc = row.get("clean_accuracy")
+        sha, acc = row.get("model_sha256"), row.get("clean_accuracy")
+        if sha is not None:
+            other_model = sha != model_sha256
+        else:  # older than the hash: the clean accuracy on the same images stands in
+            other_model = acc is not None and abs(acc - clean_accuracy) > 1e-9
         if n is not None and n != n_eval:
             stale.append(f"{part} ({n} test images)")
-        elif row.get("model_sha256", model_sha256) != model_sha256 or (
-                "model_sha256" not in row and acc is not None
-                and abs(acc - clean_accuracy) > 1e-9):
+        elif other_model:
             stale.append(f"{part} (another target model)")
     return stale
 
