@@ -10,9 +10,15 @@ Choices where the paper is silent, loose or self-contradictory (all are :class:`
 fields; the numbers are ours, Model B on mnist5k, eps 0.3, 1 CPU thread, see the notes):
 
 * Target term. Eq. 9 and Algorithm 1 write the target's log-probability of t (cross-entropy);
-  Sec. V-B says the C&W loss (kappa 0) is applied. Both are offered (``target_loss``); the
-  default is Eq. 9's cross-entropy, which reached 76% targeted success in 5 epochs where the
-  C&W margin reached 72% (the margin stops pushing once an example crosses the boundary).
+  Sec. V-B says the C&W loss is applied. Both are offered (``target_loss``). The default is
+  the C&W margin max(max_{i != t} Z_i - Z_t, -kappa) with kappa = 20 logits. Its gradient
+  stays the same size until an example is kappa logits past its strongest rival, where
+  cross-entropy's fades as p_t nears 1 and is spread over every class; clean Model B margins
+  are 8-12 logits, so the cap is seldom reached and only keeps the logits from running away.
+  The paper's kappa = 0 stops at the boundary, so held-out examples land on both sides of it.
+  Fashion-MNIST, eps 0.1, Model B, 4,000 images x 40 epochs: cross-entropy 93.07%, kappa 2
+  92.63%, kappa 8 94.42%, kappa 20 94.64%; mnist5k Model B, 10 epochs: 86.16% vs 86.05%
+  (kappa 20); after 5 epochs kappa 0 had trailed cross-entropy (72% vs 76%).
 * Loss weights. The paper sums its three terms; their scales depend on the loss forms. With
   unit weights the source-head term wins and success collapses (8% after 10 epochs): the
   default weighs the target term by 10 (as AdvGAN's released code does) and -L_S by 0.1.
@@ -99,9 +105,10 @@ class AIGANConfig:
         lr: Adam learning rate of G and D (paper: 0.002).
         lr_schedule: ``"constant"`` (the paper) or ``"cosine"`` decay to 0 over ``epochs``.
         beta1, beta2: Adam betas.
-        target_loss: ``"ce"`` (Eq. 9: the target model's log-probability of t) or ``"cw"``
-            (the C&W margin Sec. V-B says the paper applies).
-        kappa: C&W confidence of the target term (paper: 0).
+        target_loss: ``"cw"`` (the C&W margin Sec. V-B says the paper applies) or ``"ce"``
+            (Eq. 9 as printed: the target model's log-probability of t).
+        kappa: C&W confidence of the target term in logits (paper: 0; see the module
+            docstring for why 20).
         w_target: weight of the target model's term in G's loss (Eq. 9).
         w_disc_class: weight of D's class head term in G's loss (Eq. 10).
         w_gan: weight of the source term -L_S in G's loss (Eq. 6).
@@ -149,8 +156,8 @@ class AIGANConfig:
     lr_schedule: str = "cosine"
     beta1: float = 0.5
     beta2: float = 0.999
-    target_loss: str = "ce"
-    kappa: float = 0.0
+    target_loss: str = "cw"
+    kappa: float = 20.0
     w_target: float = 10.0
     w_disc_class: float = 1.0
     w_gan: float = 0.1
