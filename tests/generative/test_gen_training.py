@@ -13,7 +13,8 @@ from toy_task import make_toy_batch
 from advforge.errors import InputError
 from advforge.generative import AIGANTrainer, QueryOnly
 from advforge.generative.advgan import AdvGANTrainer
-from advforge.generative.aigan import train_aigan
+from advforge.generative.aigan import AIGANConfig, train_aigan
+from advforge.generative.common import cw_target_loss
 from advforge.generative.distill import distillation_loss
 from advforge.generative.simclr import augment, nt_xent, pretrain_encoder
 from advforge.generative.targets import TargetSampler, sample_targets
@@ -60,8 +61,9 @@ def test_pgd_attacker_feeds_the_class_head_adversarial_images(toy_model, monkeyp
     assert real.steps == trainer.cfg.attacker_steps and real.eps == trainer.cfg.eps
 
 
-def test_generator_step_uses_the_cw_margin_on_the_target(toy_model):
-    trainer = _trainer(toy_model)
+@pytest.mark.parametrize("target_loss,kappa", [("cw", 20.0), ("cw", 0.0), ("ce", 0.0)])
+def test_generator_step_scores_the_target_term_on_the_target(toy_model, target_loss, kappa):
+    trainer = _trainer(toy_model, target_loss=target_loss, kappa=kappa)
     x, y = make_toy_batch(16, seed=5)
     t = sample_targets(y, NUM_CLASSES, torch.Generator().manual_seed(0))
     assert (t != y).all()
@@ -74,9 +76,19 @@ def test_generator_step_uses_the_cw_margin_on_the_target(toy_model):
         logits = toy_model(trainer.G.perturb(x, t))
     z_t = logits.gather(1, t[:, None]).squeeze(1)
     z_other = logits.masked_fill(F.one_hot(t, NUM_CLASSES).bool(), -1e9).amax(1)
-    assert stats["g_target"] == pytest.approx((z_other - z_t).clamp_min(0).mean().item(),
-                                              rel=1e-5)
+    expected = ((z_other - z_t).clamp_min(-kappa).mean() if target_loss == "cw"
+                else F.cross_entropy(logits, t))
+    assert stats["g_target"] == pytest.approx(expected.item(), rel=1e-5)
     assert (x_pert - x).abs().max() <= trainer.cfg.eps + 1e-6
+
+
+def test_cw_target_term_stops_kappa_logits_past_the_strongest_rival():
+    # Target 0 leads by 30, by 5, and trails by 4: with kappa 20 only the first is capped.
+    logits = torch.tensor([[30.0, 0.0, -1.0], [5.0, 0.0, -1.0], [0.0, 4.0, 1.0]])
+    t = torch.zeros(3, dtype=torch.long)
+    assert cw_target_loss(logits, t, 20.0).item() == pytest.approx((-20 - 5 + 4) / 3)
+    assert cw_target_loss(logits, t, 0.0).item() == pytest.approx(4 / 3)
+    assert AIGANConfig().target_loss == "cw" and AIGANConfig().kappa == 20.0
 
 
 def test_targets_are_uniform_over_other_classes():
