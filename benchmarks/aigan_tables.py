@@ -407,6 +407,18 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
     row["split"] = {"pairs": split["pairs"], "success_on_local": split["success_on_local"],
                     "success_on_target": split["success"],
                     "target_hit_given_local_hit": split["target_hit_given_local_hit"]}
+    # Is f_d harder to fool than the target? The white-box generator (trained on the target
+    # itself, when the whitebox part has cached one) judged on both: distillation on G's
+    # examples labelled by the target is adversarial training of f_d, and if f_d resists
+    # examples the target falls to, it learnt more robustness than the target has.
+    whitebox_dir = ctx.work / "aigan"
+    if (whitebox_dir / "config.json").is_file():
+        ctx.cached(whitebox_dir)
+        cross = ctx.evaluate_all(load_attacker(whitebox_dir).to(ctx.device), "aigan",
+                                 model=local)
+        row["whitebox_generator_on_local"] = {
+            "pairs": cross["pairs"], "success_on_local": cross["success_on_local"],
+            "success_on_target": cross["success"]}
     eps = ctx.s.eps
     # "pgd" is the white-box tables' PGD (C&W margin): it stops at the local model's decision
     # boundary, so it barely transfers. "pgd_ce" (cross-entropy, the loss of common PGD
@@ -520,6 +532,9 @@ def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
         if sp := bb.get("split"):
             print(f"  on the distilled local model {_pct(sp['success_on_local'])}; of those "
                   f"hits {_pct(sp['target_hit_given_local_hit'])} also hit the target")
+        if cr := bb.get("whitebox_generator_on_local"):
+            print(f"  the white-box AI-GAN's examples: {_pct(cr['success_on_target'])} on the "
+                  f"target, {_pct(cr['success_on_local'])} on the distilled local model")
         print(f"  baselines crafted on the distilled local model, first "
               f"{bb['transfer_images']} test images:")
         untargeted = bb.get("transfer_untargeted_from_local", {})

@@ -77,6 +77,10 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     assert split["pairs"] > 0 and all(0 <= split[k] <= 1 for k in (
         "success_on_local", "success_on_target", "target_hit_given_local_hit"))
     assert "also hit the target" in proc.stdout
+    cross = bb["whitebox_generator_on_local"]  # the white-box part ran first in the same run
+    assert cross["pairs"] > 0 and all(0 <= cross[k] <= 1 for k in (
+        "success_on_local", "success_on_target"))
+    assert "the white-box AI-GAN's examples" in proc.stdout
     assert "untargeted misclassification" in proc.stdout
     assert "AI-GAN vs cross-entropy PGD-100" in proc.stdout
     assert {"no_pretrain", "no_attacker"} <= set(res["ablation"])
