@@ -331,6 +331,51 @@ def test_distillation_loss_survives_probabilities_that_underflowed():
     assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
 
 
+def test_distillation_loss_weights_are_a_weighted_mean_of_per_image_kl():
+    gen = torch.Generator().manual_seed(1)
+    p = F.softmax(3 * torch.randn(6, 4, generator=gen), 1)
+    logits = torch.randn(6, 4, generator=gen)
+    kl = (p * (p.log() - F.log_softmax(logits, 1))).sum(1)  # (6,) oracle per image
+    w = torch.tensor([1.0, 0.3, 1.0, 0.3, 0.3, 1.0])
+    assert distillation_loss(logits, p, 1.0, w).item() == pytest.approx(
+        ((w * kl).sum() / w.sum()).item(), rel=1e-5)
+    assert distillation_loss(logits, p, 1.0, torch.ones(6)).item() == pytest.approx(
+        distillation_loss(logits, p, 1.0).item(), rel=1e-6)
+
+
+def test_distiller_down_weights_only_generated_images_the_target_resisted(toy_model):
+    trainer = _trainer(toy_model, black_box=True, distill_miss_weight=0.25)
+    distiller = trainer.distiller
+    x, _ = make_toy_batch(8, seed=6)
+    with torch.no_grad():
+        answer = toy_model(x).argmax(1)
+    # rows 0-1 clean (-1), 2-4 generated and hit (target = the model's answer), 5-7 missed
+    targets = torch.cat([torch.full((2,), -1), answer[2:5], (answer[5:] + 1) % NUM_CLASSES])
+    with torch.no_grad():
+        logits = distiller.local(x)  # the toy local model has no dropout: train = eval
+    weights = torch.tensor([1.0] * 5 + [0.25] * 3)
+    expected = distillation_loss(logits, F.softmax(toy_model(x), 1).detach(), 1.0, weights)
+    stats = distiller.step(x, targets=targets)
+    assert stats["distill_kl"] == pytest.approx(expected.item(), rel=1e-5)
+    assert trainer.cfg.distill_miss_weight == 0.25
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(InputError, match="distill_miss_weight"):
+            _trainer(toy_model, black_box=True, distill_miss_weight=bad)
+
+
+def test_train_step_tells_the_distiller_which_images_are_generated(toy_model, monkeypatch):
+    trainer = _trainer(toy_model, black_box=True)
+    seen = {}
+    real = trainer.distiller.step
+    monkeypatch.setattr(trainer.distiller, "step",
+                        lambda x, targets=None: seen.update(x=x, targets=targets) or real(x))
+    x, y = make_toy_batch(16, seed=4)
+    trainer.train_step(x, y)
+    clean, generated = seen["targets"][:16], seen["targets"][16:]
+    assert (clean == -1).all() and torch.equal(seen["x"][:16], x)
+    assert ((generated >= 0) & (generated != y)).all()  # Algorithm 1's targets t != y
+
+
 def test_distill_temperature_reaches_the_distiller(toy_model):
     assert _trainer(toy_model, black_box=True, distill_temperature=3.0).distiller.temperature == 3
     for bad in (0.0, float("nan"), float("inf")):

@@ -135,6 +135,9 @@ class AIGANConfig:
         distill_temperature: softmax temperature of the distillation loss (1 = plain KL on
             the target's probabilities; > 1 tempers both sides, Hinton et al. 2015).
         distill_warmup_epochs: distillation epochs on clean images before the GAN starts.
+        distill_miss_weight: weight in the distillation loss of a generated image the target
+            resisted, against 1 for the others (1 = the paper's plain distillation); see
+            :class:`~advforge.generative.distill.Distiller`.
         target_focus: share of training targets drawn in proportion to each target's running
             failure rate (0 = Algorithm 1's uniform draw); see :mod:`.targets`.
         g_ch: generator base width (bottleneck 4 * g_ch channels).
@@ -180,6 +183,7 @@ class AIGANConfig:
     distill_steps: int = 1
     distill_temperature: float = 1.0
     distill_warmup_epochs: int = 2
+    distill_miss_weight: float = 1.0
     target_focus: float = 0.0
     g_ch: int = 32
     g_res_blocks: int = 1
@@ -207,6 +211,9 @@ class AIGANConfig:
             raise InputError(f"g_ema must be in [0, 1), got {self.g_ema}")
         if not 0.0 <= self.target_focus <= 1.0:
             raise InputError(f"target_focus must be in [0, 1], got {self.target_focus}")
+        if not 0.0 < self.distill_miss_weight <= 1.0:
+            raise InputError(
+                f"distill_miss_weight must be in (0, 1], got {self.distill_miss_weight}")
         if not math.isfinite(self.distill_temperature):
             raise InputError(f"distill_temperature must be finite, got {self.distill_temperature}")
         if self.gan_loss not in ("bce", "lsgan"):
@@ -279,7 +286,8 @@ class AIGANTrainer:
                 self.local_arch = type(getattr(local_model, "net", local_model)).__name__
             self.oracle = QueryOnly(target)  # the only handle on the target from here on
             self.distiller = Distiller(self.oracle, local_model.to(device), lr=cfg.distill_lr,
-                                       temperature=cfg.distill_temperature)
+                                       temperature=cfg.distill_temperature,
+                                       miss_weight=cfg.distill_miss_weight)
             self.attacked, self.judge = local_model, self.oracle
         else:
             self.attacked = self.judge = target
@@ -372,7 +380,8 @@ class AIGANTrainer:
         stats.update(self.discriminator_step(x, y, x_pert))
         if self.distiller is not None:  # f_d follows every AI-GAN update (Sec. V-D)
             for _ in range(self.cfg.distill_steps):
-                stats.update(self.distiller.step(torch.cat([x, x_pert])))
+                stats.update(self.distiller.step(torch.cat([x, x_pert]),
+                                                 targets=torch.cat([torch.full_like(t, -1), t])))
         return stats
 
     @property

@@ -73,21 +73,25 @@ def make_local_model(
                          input_size=image_size, mean=list(mean), std=list(std))
 
 
-def distillation_loss(logits: torch.Tensor, p_target: torch.Tensor, temperature: float
-                      ) -> torch.Tensor:
+def distillation_loss(logits: torch.Tensor, p_target: torch.Tensor, temperature: float,
+                      weights: torch.Tensor | None = None) -> torch.Tensor:
     """T^2 * KL(softmax(log p_target / T) || softmax(logits / T)), mean over the batch.
 
-    ``logits`` (B, K) of the local model, ``p_target`` (B, K) the target's probabilities.
+    ``logits`` (B, K) of the local model, ``p_target`` (B, K) the target's probabilities,
+    ``weights`` (B,) optional per-image weights (then a weighted mean, sum w KL / sum w).
     The T^2 factor keeps the gradient's scale independent of T (Hinton et al., 2015).
     Probabilities that underflowed to 0 are floored at the smallest normal float, so their
     log stays finite and their tempered weight is still negligible.
     """
     if temperature == 1.0:
-        return F.kl_div(F.log_softmax(logits, dim=1), p_target, reduction="batchmean")
-    tiny = torch.finfo(p_target.dtype).tiny
-    soft_target = F.softmax(torch.log(p_target.clamp_min(tiny)) / temperature, dim=1)
-    log_q = F.log_softmax(logits / temperature, dim=1)
-    return temperature ** 2 * F.kl_div(log_q, soft_target, reduction="batchmean")
+        soft_target, log_q = p_target, F.log_softmax(logits, dim=1)
+    else:
+        tiny = torch.finfo(p_target.dtype).tiny
+        soft_target = F.softmax(torch.log(p_target.clamp_min(tiny)) / temperature, dim=1)
+        log_q = F.log_softmax(logits / temperature, dim=1)
+    kl = F.kl_div(log_q, soft_target, reduction="none").sum(1)  # (B,)
+    kl = kl if weights is None else kl * weights / weights.mean()
+    return temperature ** 2 * kl.mean()
 
 
 class Distiller:
@@ -97,21 +101,34 @@ class Distiller:
         oracle: the query-only target.
         local: the substitute f_d (trained in place).
         lr: Adam learning rate of f_d.
+        temperature: softmax temperature of the distillation loss.
+        miss_weight: weight of a generated image the target was not fooled by (the target's
+            answer is its true class, not the attack's target), relative to 1 for every other
+            image. Each such image is a lesson in robustness, and f_d generalises it past where
+            the target resists (README, black-box section); < 1 teaches f_d less of it.
     """
 
     def __init__(
-        self, oracle: QueryOnly, local: nn.Module, *, lr: float, temperature: float = 1.0
+        self, oracle: QueryOnly, local: nn.Module, *, lr: float, temperature: float = 1.0,
+        miss_weight: float = 1.0,
     ) -> None:
         self.oracle, self.local = oracle, local
-        self.temperature = temperature
+        self.temperature, self.miss_weight = temperature, miss_weight
         self.optimizer = torch.optim.Adam(local.parameters(), lr=lr)
 
-    def step(self, x: torch.Tensor) -> dict[str, float]:
-        """One distillation update on the images ``x`` (B, C, H, W); returns loss, agreement."""
+    def step(self, x: torch.Tensor, targets: torch.Tensor | None = None) -> dict[str, float]:
+        """One distillation update on the images ``x`` (B, C, H, W); returns loss, agreement.
+
+        ``targets`` (B,) are the attack's target classes of generated images and -1 for clean
+        ones; with ``miss_weight != 1`` they mark the misses to down-weight."""
         p_target = self.oracle(x)  # (B, K), detached, no graph through the target
+        weights = None
+        if targets is not None and self.miss_weight != 1.0:
+            miss = (targets >= 0) & (p_target.argmax(1) != targets)
+            weights = torch.where(miss, self.miss_weight, 1.0).to(p_target.dtype)
         with model_mode(self.local, "train"):
             logits = self.local(x.detach())
-        loss = distillation_loss(logits, p_target, self.temperature)
+        loss = distillation_loss(logits, p_target, self.temperature, weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(self.local.parameters())  # data parallel (identity in one process)
