@@ -17,6 +17,7 @@ from advforge.models import create
 from advforge.models.io import save_model
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "aigan_tables.py"
+TRANSFER = SCRIPT.with_name("substitute_transfer.py")
 TINY = ["--n-eval", "12", "--train-limit", "48", "--epochs", "1", "--advgan-epochs", "1",
         "--pgd-steps", "2", "--timing-n", "12", "--transfer-n", "6", "--cw-n", "2",
         "--repeats", "1",
@@ -88,6 +89,27 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
             / "model.safetensors").is_file()
     assert "Table II/III" in proc.stdout and "Table VI" in proc.stdout
     assert "paper AI-GAN" in proc.stdout and "98.50%" in proc.stdout  # mnist: paper beside
+
+    # benchmarks/substitute_transfer.py on the generators just trained: its success on the
+    # target is the whitebox part's, pair for pair (the same images, targets and rule).
+    runs = work / next(iter(report["results"]))
+    figures = tmp_path / "transfer.json"
+    transfer = subprocess.run(
+        [sys.executable, str(TRANSFER), "--target", str(target_dir), "--dataset", "mnist5k",
+         "--n-eval", "12", "--threads", "1", "--generator", f"white={runs / 'aigan'}",
+         "--generator", f"black={runs / 'aigan_blackbox'}",
+         "--model", f"distilled={runs / 'aigan_blackbox' / 'local_model'}",
+         "--out", str(figures)], capture_output=True, text=True, timeout=600)
+    assert transfer.returncode == 0, transfer.stderr[-2000:]
+    rows = json.loads(figures.read_text())["results"]
+    assert rows["white"]["pairs"] == res["whitebox"]["pairs"]
+    assert rows["white"]["success_on_target"] == pytest.approx(res["whitebox"]["success"])
+    for row in rows.values():
+        assert all(0 <= v <= 1 for v in row["distilled"].values())
+    bad = subprocess.run([sys.executable, str(TRANSFER), "--target", str(target_dir),
+                          "--dataset", "mnist5k", "--generator", f"white={runs / 'aigan'}",
+                          "--model", "no-equals-sign"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "NAME=RUN_DIR" in bad.stderr
 
     again = _run("--settings", setting, "--out", str(out), "--work", str(work),
                  "--parts", "whitebox", *TINY)
