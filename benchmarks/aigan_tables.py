@@ -409,8 +409,9 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
                     "target_hit_given_local_hit": split["target_hit_given_local_hit"]}
     # Is f_d harder to fool than the target? The white-box generator (trained on the target
     # itself, when the whitebox part has cached one) judged on both: distillation on G's
-    # examples labelled by the target is adversarial training of f_d, and if f_d resists
-    # examples the target falls to, it learnt more robustness than the target has.
+    # examples labelled by the target is adversarial training of f_d; how much of f_d's
+    # resistance that explains, benchmarks/substitute_transfer.py tells by comparing with a
+    # model of f_d's architecture trained on labels.
     whitebox_dir = ctx.work / "aigan"
     if (whitebox_dir / "config.json").is_file():
         ctx.cached(whitebox_dir)
