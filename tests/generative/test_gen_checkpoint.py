@@ -30,12 +30,14 @@ def _x_y_t():
     return x, y, (y + 1) % NUM_CLASSES
 
 
-def test_aigan_round_trip_gives_identical_outputs(toy_model, tmp_path):
-    trainer = AIGANTrainer.for_data(tiny_aigan(pretrain=True), toy_model, TRAIN)
+@pytest.mark.parametrize("g_arch", ["unet", "shuffle"])
+def test_aigan_round_trip_gives_identical_outputs(toy_model, tmp_path, g_arch):
+    trainer = AIGANTrainer.for_data(tiny_aigan(pretrain=True, g_arch=g_arch), toy_model, TRAIN)
     metrics = train_aigan(trainer, TRAIN, val=VAL, run_dir=tmp_path, dataset="toy",
                           target_run_dir="runs/toy")
     attack = load_attacker(tmp_path)
     assert isinstance(attack, GeneratorAttack) and attack.kind == "aigan"
+    assert type(attack.generator) is type(trainer.G)
     x, y, t = _x_y_t()
     expected = GeneratorAttack(trainer.G, 0.3)(toy_model, x, y, target=t)
     assert torch.equal(attack(toy_model, x, y, target=t), expected)
@@ -120,7 +122,8 @@ def test_corrupt_training_state_raises(toy_model, tmp_path):
 
 @pytest.mark.parametrize("damage", [
     "missing_dir", "missing_config", "corrupt_json", "wrong_kind", "missing_weights",
-    "corrupt_weights", "wrong_shape", "bad_generator_entry"])
+    "corrupt_weights", "wrong_shape", "bad_generator_entry", "unknown_generator_class",
+    "other_generator_class"])
 def test_load_attacker_errors(toy_model, tmp_path, damage):
     run = tmp_path / "run"
     fit_aigan(tiny_aigan(eval_size=0), toy_model, TRAIN, run_dir=run)
@@ -143,6 +146,10 @@ def test_load_attacker_errors(toy_model, tmp_path, damage):
         cfg_path.write_text(json.dumps(cfg))
     elif damage == "bad_generator_entry":
         cfg["generator"]["kwargs"]["bogus"] = 1
+        cfg_path.write_text(json.dumps(cfg))
+    elif damage in ("unknown_generator_class", "other_generator_class"):
+        cfg["generator"]["class"] = ("Pickle" if damage == "unknown_generator_class"
+                                     else "ShuffleGenerator")  # weights of a U-Net
         cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError):
         load_attacker(run)

@@ -15,7 +15,7 @@ from advforge.generative import AIGANTrainer, QueryOnly
 from advforge.generative.advgan import AdvGANTrainer
 from advforge.generative.aigan import AIGANConfig, train_aigan
 from advforge.generative.common import cw_target_loss
-from advforge.generative.distill import distillation_loss
+from advforge.generative.distill import distillation_loss, query_gradient
 from advforge.generative.simclr import augment, nt_xent, pretrain_encoder
 from advforge.generative.targets import TargetSampler, sample_targets
 
@@ -185,14 +185,18 @@ def test_fit_with_and_without_pretraining(toy_model, pretrain):
 def test_config_validation():
     for bad in ({"eps": 0}, {"eps": 1.5}, {"batch_size": 1}, {"lr": 0}, {"gan_loss": "wgan"},
                 {"target_loss": "mse"}, {"epochs": -1}, {"kappa": -1}, {"g_output": "relu"},
-                {"target_focus": -0.1}, {"target_focus": 1.5}, {"g_ema": 1.0}):
+                {"target_focus": -0.1}, {"target_focus": 1.5}, {"g_ema": 1.0},
+                {"g_arch": "resnet"}, {"query_samples": 2}, {"query_samples": -1},
+                {"black_box": True, "query_sigma": 0}, {"black_box": True, "query_weight": -1},
+                {"black_box": True, "query_block": 0}):
         with pytest.raises(InputError):
             tiny_aigan(**bad)
     # An unknown substitute is refused before anything trains, naming the field.
     with pytest.raises(InputError, match="local_arch 'nosuch' is not a model; known: .*model_c"):
         tiny_aigan(black_box=True, local_arch="nosuch")
     assert tiny_aigan(local_arch="model_a").local_arch == "model_a"
-    for bad in ({"target": -1}, {"target": "some"}, {"eps": 2}, {"g_output": "relu"}):
+    for bad in ({"target": -1}, {"target": "some"}, {"eps": 2}, {"g_output": "relu"},
+                {"g_arch": "resnet"}):
         with pytest.raises(InputError):
             tiny_advgan(**bad)
 
@@ -229,10 +233,11 @@ def test_query_only_never_builds_a_graph(toy_model, toy_batch):
     assert oracle.queries == x.shape[0] and wire.forward_calls == 1 and not wire.fired
 
 
-def test_black_box_training_never_differentiates_the_target(toy_model):
+@pytest.mark.parametrize("query_samples", [0, 2])
+def test_black_box_training_never_differentiates_the_target(toy_model, query_samples):
     wire = _Tripwire(toy_model)
     target0 = snapshot(toy_model)
-    trainer = _trainer(toy_model, black_box=True, pretrain=True)
+    trainer = _trainer(toy_model, black_box=True, pretrain=True, query_samples=query_samples)
     local0 = snapshot(trainer.distiller.local)
     x, y = make_toy_batch(64, seed=3)
     metrics = train_aigan(trainer, (x, y), val=make_toy_batch(16, seed=9))
@@ -242,6 +247,55 @@ def test_black_box_training_never_differentiates_the_target(toy_model):
     assert changed(local0, trainer.distiller.local)  # f_d was distilled
     assert trainer.attacked is trainer.distiller.local  # G attacks f_d, never the target
     assert metrics["target_queries"] > 0 and "distill_kl" in metrics["history"][0]
+    assert ("query_grad_norm" in metrics["history"][0]) == bool(query_samples)
+
+
+class _Linear(torch.nn.Module):
+    """logits = W x + b: the C&W margin's gradient is W_r - W_t for the runner-up r."""
+
+    num_classes, in_channels = 3, 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w = torch.nn.Parameter(torch.randn(3, 16, generator=g))
+        self.b = torch.nn.Parameter(torch.tensor([0.0, 0.5, -0.5]))
+
+    def forward(self, x):
+        return x.flatten(1) @ self.w.T + self.b
+
+
+def test_query_gradient_matches_the_exact_margin_gradient_of_a_linear_model():
+    """The NES estimate from probabilities alone converges to the exact logit-margin
+    gradient (log-probability gaps are logit gaps), and is 0 past the kappa cap."""
+    model = _Linear()
+    oracle = QueryOnly(model)
+    x = torch.full((2, 1, 4, 4), 0.5)
+    t = torch.tensor([0, 2])
+    z = model(x).detach()
+    runner = z.masked_fill(torch.nn.functional.one_hot(t, 3).bool(), -1e9).argmax(1)
+    exact = (model.w[runner] - model.w[t]).detach().view(2, 1, 4, 4)
+    est = query_gradient(oracle, x, t, samples=20000, sigma=1e-3, kappa=1e3,
+                         rng=torch.Generator().manual_seed(1))
+    assert est.shape == x.shape and not est.requires_grad
+    cos = F.cosine_similarity(est.flatten(1), exact.flatten(1))
+    assert (cos > 0.99).all()
+    assert torch.allclose(est, exact, atol=0.1 * exact.abs().max().item())
+    assert oracle.queries == 2 * 20000 * 2
+    # directions constant on 2x2 squares estimate the gradient summed over each square
+    est = query_gradient(oracle, x, t, samples=20000, sigma=1e-3, kappa=1e3,
+                         rng=torch.Generator().manual_seed(2), block=2)
+    summed = torch.nn.functional.avg_pool2d(exact, 2) * 4
+    blocks = summed.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+    assert torch.allclose(est, blocks, atol=0.1 * blocks.abs().max().item())
+    with pytest.raises(InputError, match="does not divide"):
+        query_gradient(oracle, x, t, samples=1, sigma=1e-3, kappa=0.0,
+                       rng=torch.Generator(), block=3)
+    # a pair already kappa logits past the boundary gives no signal: the cap is flat there
+    model.b.data = torch.tensor([100.0, 0.0, 0.0])
+    flat = query_gradient(oracle, x, torch.tensor([0, 0]), samples=10, sigma=1e-3, kappa=5.0,
+                          rng=torch.Generator().manual_seed(1))
+    assert torch.equal(flat, torch.zeros_like(flat))
 
 
 def test_distillation_moves_the_local_model_towards_the_target(toy_model):

@@ -18,7 +18,7 @@ from advforge.generative.aigan import AIGANConfig, AIGANTrainer
 from advforge.generative.aigan import fit as fit_aigan
 from advforge.generative.base import GeneratorAttack, RoutedGeneratorAttack, load_attacker
 from advforge.generative.distill import Distiller, QueryOnly
-from advforge.generative.nets import Discriminator, Generator
+from advforge.generative.nets import Discriminator, Generator, ShuffleGenerator
 
 __all__ = [
     "AIGANConfig",
@@ -30,6 +30,7 @@ __all__ = [
     "GeneratorAttack",
     "QueryOnly",
     "RoutedGeneratorAttack",
+    "ShuffleGenerator",
     "fit_advgan",
     "fit_aigan",
     "load_attacker",

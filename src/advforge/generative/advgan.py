@@ -42,7 +42,7 @@ from advforge.generative.common import (
     model_identity,
     weights_hash,
 )
-from advforge.generative.nets import Discriminator, Generator
+from advforge.generative.nets import Discriminator, build_generator
 from advforge.generative.parallel import barrier, is_main
 from advforge.generative.state import CONFIG_FILE, write_checkpoint
 from advforge.utils.checkpoint import atomic_write_json, read_json
@@ -73,7 +73,7 @@ class AdvGANConfig:
             hold 2.5x the weights of AI-GAN's one.
         g_output: "tanh", the clipped perturbation of Xiao et al., so the baseline stays the
             published method ("box" is AI-GAN's default).
-        g_res_blocks, g_template, g_skip, d_ch, spectral_norm: the networks, as AI-GAN's
+        g_arch, g_res_blocks, g_template, g_skip, d_ch, spectral_norm: the networks, as AI-GAN's
             (see :mod:`.nets`).
         eval_size: held-out images for the final success (0 to skip).
         seed: seeds networks, batch order and evaluation.
@@ -93,6 +93,7 @@ class AdvGANConfig:
     w_hinge: float = 1.0
     hinge_c: float | None = None
     hinge_frac: float = 0.5
+    g_arch: str = "unet"
     g_ch: int = 16
     g_res_blocks: int = 1
     g_template: bool = False
@@ -120,9 +121,10 @@ class AdvGANTrainer:
         self.cfg, self.target_class, self.num_classes = cfg, target_class, num_classes
         device = model_device(target)
         torch.manual_seed(cfg.seed + target_class)
-        self.G = Generator(in_channels, image_size, None, cfg.eps, ch=cfg.g_ch,
-                           res_blocks=cfg.g_res_blocks, template=cfg.g_template,
-                           skip=cfg.g_skip, output=cfg.g_output).to(device)
+        self.G = build_generator(cfg.g_arch, in_channels, image_size, None, cfg.eps,
+                                 ch=cfg.g_ch, res_blocks=cfg.g_res_blocks,
+                                 template=cfg.g_template, skip=cfg.g_skip,
+                                 output=cfg.g_output).to(device)
         self.D = Discriminator(in_channels, None, ch=cfg.d_ch, spectral=cfg.spectral_norm).to(
             device)
         betas = (cfg.beta1, cfg.beta2)
@@ -212,7 +214,7 @@ def _fit_one(cfg: AdvGANConfig, target: nn.Module, t: int, data: tuple, *,
     if run_dir is not None:
         write_checkpoint(run_dir, trainer.G, {
             **info, "kind": "advgan", "target": t, "eps": cfg.eps,
-            "generator": {"class": "Generator", "kwargs": trainer.G.arch_kwargs()},
+            "generator": {"class": type(trainer.G).__name__, "kwargs": trainer.G.arch_kwargs()},
             "training": jsonable(dataclasses.asdict(cfg)), "metrics": jsonable(metrics)})
     return metrics
 

@@ -18,7 +18,7 @@ from torch import nn
 from advforge.attacks.base import Attack
 from advforge.attacks.chunking import ChunkedAttack, run_in_chunks
 from advforge.errors import CheckpointError, InputError
-from advforge.generative.nets import Generator
+from advforge.generative.nets import PerturbationGenerator, generator_class
 from advforge.generative.state import CONFIG_FILE, GENERATOR_FILE
 from advforge.utils.checkpoint import load_safetensors, read_json
 from advforge.utils.modes import model_mode
@@ -32,8 +32,9 @@ class GeneratorAttack(ChunkedAttack):
     """Adapt a trained generator to the Attack call.
 
     Args:
-        generator: a :class:`~advforge.generative.nets.Generator`; conditional (AI-GAN,
-            G(x, t)) or unconditional (AdvGAN, G(x) for one fixed target).
+        generator: a :class:`~advforge.generative.nets.PerturbationGenerator` (U-Net or
+            shuffle); conditional (AI-GAN, G(x, t)) or unconditional (AdvGAN, G(x) for one
+            fixed target).
         eps: L-inf budget; None uses the generator's own. A smaller eps clips G's output.
         fixed_target: the class an unconditional generator was trained for (required for it).
         num_classes: the target model's class count (needed for an unconditional generator).
@@ -60,8 +61,9 @@ class GeneratorAttack(ChunkedAttack):
 
     def __post_init__(self) -> None:
         super().__post_init__()  # chunk_size
-        if not isinstance(self.generator, Generator):
-            raise InputError(f"generator must be a Generator, got {type(self.generator).__name__}")
+        if not isinstance(self.generator, PerturbationGenerator):
+            raise InputError(f"generator must be a PerturbationGenerator, got "
+                             f"{type(self.generator).__name__}")
         if self.eps is None:
             object.__setattr__(self, "eps", self.generator.eps)
         check_eps(self.eps, "eps")
@@ -181,10 +183,11 @@ class RoutedGeneratorAttack(Attack):
                 "source": self.source}
 
 
-def _load_generator(run_dir: Path, cfg: dict[str, Any]) -> Generator:
+def _load_generator(run_dir: Path, cfg: dict[str, Any]) -> PerturbationGenerator:
     try:
         kwargs = cfg["generator"]["kwargs"]
-        generator = Generator(**kwargs)
+        # runs from before the shuffle generator name no class: they are U-Nets
+        generator = generator_class(cfg["generator"].get("class", "Generator"))(**kwargs)
     except (KeyError, TypeError, InputError) as exc:
         msg = f"{run_dir / CONFIG_FILE} has no valid generator entry: {exc}"
         raise CheckpointError(msg) from None

@@ -17,7 +17,7 @@ from torch import nn
 
 from advforge.attacks.losses import margin
 from advforge.errors import AdvforgeError, InputError
-from advforge.generative.nets import OUTPUTS
+from advforge.generative.nets import GENERATORS, OUTPUTS
 from advforge.generative.parallel import average_gradients, is_main, shard_batch
 from advforge.utils.checkpoint import read_json
 from advforge.utils.modes import model_mode
@@ -83,6 +83,8 @@ def check_gan_config(cfg: Any) -> None:
         raise InputError(f"kappa must be >= 0, got {cfg.kappa}")
     if cfg.g_output not in OUTPUTS:
         raise InputError(f"g_output must be one of {OUTPUTS}, got {cfg.g_output!r}")
+    if cfg.g_arch not in GENERATORS:
+        raise InputError(f"g_arch must be one of {tuple(GENERATORS)}, got {cfg.g_arch!r}")
 
 
 def cw_target_loss(logits: torch.Tensor, target: torch.Tensor, kappa: float) -> torch.Tensor:

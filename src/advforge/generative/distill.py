@@ -7,6 +7,14 @@ update ("similar to adversarial training, f_d is updated every time after updati
 the generator attacks f_d in white-box fashion. The distillation loss is
 KL(p_target || p_local), i.e. soft cross-entropy up to the target's (constant) entropy.
 
+Optionally (``query_samples > 0``, off by default: not in the paper) the generator also gets
+an estimate of the *target's* own gradient, from queries alone: :func:`query_gradient` is the
+antithetic NES estimator of Ilyas et al. (2018, "Black-box Adversarial Attacks with Limited
+Queries and Information") applied to the target's C&W margin at each generated image. The
+substitute's exact gradient only points at the weaknesses f_d shares with the target; the
+estimate, noisy per image but unbiased and averaged over every image G forges, points at
+the target's own.
+
 With a temperature T > 1 both distributions are softened first, as in Hinton et al. (2015):
 log p_target equals the target's logits up to a per-image constant, so softmax(log p / T)
 is exactly the tempered softmax of the logits we cannot see. A near one-hot p_target
@@ -25,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advforge.attacks.losses import margin
+from advforge.errors import InputError
 from advforge.generative.common import ProgressReporter, iterate_batches
 from advforge.generative.parallel import average_gradients
 from advforge.utils.modes import model_mode
@@ -53,6 +63,53 @@ class QueryOnly(nn.Module):
             probs = F.softmax(self._target(x.detach()), dim=1)
         self.queries += int(x.shape[0])
         return probs.detach()
+
+
+def query_gradient(
+    oracle: QueryOnly, x: torch.Tensor, t: torch.Tensor, *, samples: int, sigma: float,
+    kappa: float, rng: torch.Generator, block: int = 1,
+) -> torch.Tensor:
+    """NES estimate of the gradient of the target's targeted C&W margin at ``x``, from queries.
+
+    For each image, ``samples`` Gaussian directions u_j (antithetic pairs: 2 * samples
+    queries) give ``g = 1/(2 sigma samples) sum_j (m(x + sigma u_j) - m(x - sigma u_j)) u_j``
+    (Ilyas et al. 2018, Eq. 3 with antithetic sampling), whose mean is the gradient of the
+    Gaussian-smoothed margin. The margin max(max_{i != t} Z_i - Z_t, -kappa) needs only
+    log-probabilities: log p_i - log p_j = Z_i - Z_j, so it is exactly the logit margin the
+    substitute's term uses. A pair already kappa logits past its boundary on both sides
+    gives 0, as the capped margin does. Query points are clipped to [0, 1] (what a deployed
+    model accepts). With ``block > 1`` the directions are constant on block x block pixel
+    squares, so the estimate lives in a space ``block**2`` times smaller and its noise shrinks
+    by ``block`` (for the same queries); what it estimates is then the gradient summed over
+    each square (the subspace trick of Tu et al. 2019, AutoZOOM).
+
+    Args:
+        oracle: the query-only target (counts the queries).
+        x: (B, C, H, W) images in [0, 1] (detached; no graph is built).
+        t: (B,) target classes.
+        samples: antithetic direction pairs per image.
+        sigma: finite-difference step on the [0, 1] pixel scale.
+        kappa: the margin's confidence cap, in logits.
+        rng: the random directions' generator.
+        block: side of the pixel squares the directions are constant on (divides H and W).
+
+    Returns:
+        (B, C, H, W) gradient estimate, detached.
+    """
+    with torch.no_grad():
+        b, c, h, w = x.shape
+        if h % block or w % block:
+            raise InputError(f"query block {block} does not divide the {h}x{w} images")
+        u = torch.randn((samples, b, c, h // block, w // block), generator=rng, device=x.device,
+                        dtype=x.dtype)
+        u = u.repeat_interleave(block, dim=3).repeat_interleave(block, dim=4)
+        points = torch.cat([x + sigma * u, x - sigma * u]).clamp(0.0, 1.0)  # (2q, B, C, H, W)
+        probs = oracle(points.flatten(0, 1))  # (2qB, K)
+        log_p = torch.log(probs.clamp_min(torch.finfo(probs.dtype).tiny))
+        tt = t.repeat(2 * samples)
+        m = margin(log_p, tt, tt, kappa=kappa).view(2, samples, x.shape[0])  # (2, q, B)
+        slope = (m[0] - m[1]) / (2 * sigma)  # (q, B) directional derivatives along u_j
+        return (slope[:, :, None, None, None] * u).mean(0)
 
 
 def make_local_model(

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from advforge.generative.common import Progress, ProgressReporter, iterate_batches
-from advforge.generative.nets import Generator, ProjectionHead
+from advforge.generative.nets import PerturbationGenerator, ProjectionHead
 from advforge.generative.parallel import average_gradients
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float = 0.5) -> torch.Tenso
 
 
 def pretrain_encoder(
-    generator: Generator,
+    generator: PerturbationGenerator,
     x: torch.Tensor,
     *,
     epochs: int,
