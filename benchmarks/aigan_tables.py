@@ -112,7 +112,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--transfer-n", type=int, default=100,
                    help="test images for Table IV's transfer baselines (C&W costs 500 steps)")
     p.add_argument("--gan", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an AIGANConfig/AdvGANConfig field (repeatable)")
+                   help="override an AIGANConfig field, every AI-GAN variant (repeatable)")
+    p.add_argument("--advgan", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an AdvGANConfig field (repeatable); AdvGAN keeps Xiao et "
+                        "al.'s generator whatever --gan sets")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default=str(ROOT / "runs" / "bench_aigan"),
@@ -127,13 +130,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings to a dict, values parsed as JSON when they parse."""
+def parse_overrides(items: list[str], cls: type = AIGANConfig,
+                    flag: str = "--gan") -> dict[str, Any]:
+    """``KEY=VALUE`` strings to a dict, values parsed as JSON when they parse; a key that is
+    not a field of ``cls`` is refused (a typo must not silently train the defaults)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise AdvforgeError(f"--gan takes KEY=VALUE, got {item!r}")
+            raise AdvforgeError(f"{flag} takes KEY=VALUE, got {item!r}")
+        if key not in fields:
+            raise AdvforgeError(f"{flag} {key!r} is not a field of {cls.__name__}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -190,14 +198,13 @@ class Context:
         self.clean_accuracy = float((predict(self.model, self.x) == self.y).float().mean())
         self.work = Path(args.work) / setting.name
         self.overrides = parse_overrides(args.gan)
+        self.advgan_overrides = parse_overrides(args.advgan, AdvGANConfig, "--advgan")
 
     def gen(self) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(self.args.seed)
 
     def aigan_config(self, **changes: Any) -> AIGANConfig:
-        fields = {f.name for f in dataclasses.fields(AIGANConfig)}
-        base = {k: v for k, v in self.overrides.items() if k in fields}
-        return AIGANConfig(**{**base, "eps": self.s.eps, "epochs": self.args.epochs,
+        return AIGANConfig(**{**self.overrides, "eps": self.s.eps, "epochs": self.args.epochs,
                               "seed": self.args.seed, "eval_size": 0, **changes})
 
     def cached(self, run_dir: Path) -> dict[str, Any]:
@@ -241,10 +248,9 @@ class Context:
         # The timing part needs an AdvGAN too: say so, training ten generators takes a while.
         print(f"[{self.s.name}] no AdvGAN cached in {run_dir}: training one generator per "
               "target", flush=True)
-        fields = {f.name for f in dataclasses.fields(AdvGANConfig)}
-        base = {k: v for k, v in self.overrides.items() if k in fields}
-        cfg = AdvGANConfig(**{**base, "eps": self.s.eps, "epochs": self.args.advgan_epochs,
-                              "target": "all", "seed": self.args.seed, "eval_size": 0})
+        cfg = AdvGANConfig(**{**self.advgan_overrides, "eps": self.s.eps,
+                              "epochs": self.args.advgan_epochs, "target": "all",
+                              "seed": self.args.seed, "eval_size": 0})
         metrics = fit_advgan(cfg, self.model, self.train, run_dir=run_dir,
                              resume=run_dir.is_dir(),
                              progress=True, dataset=self.s.dataset,
@@ -601,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [p for p in parts if p not in PART_FNS]
         if unknown:
             raise AdvforgeError(f"unknown part(s) {unknown}; choose from {list(PARTS)}")
+        parse_overrides(args.gan)  # refuse a bad override before anything loads or trains
+        parse_overrides(args.advgan, AdvGANConfig, "--advgan")
         settings = [Setting.parse(s, args.train_limit) for s in args.settings.split(",") if s]
         out = Path(args.out)
         report = read_json(out) if out.is_file() else {}  # other parts are always kept

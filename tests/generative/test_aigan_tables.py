@@ -23,7 +23,8 @@ TINY = ["--n-eval", "12", "--train-limit", "48", "--epochs", "1", "--advgan-epoc
         "--repeats", "1",
         "--threads", "1", "--gan", "g_ch=4", "--gan", "d_ch=4", "--gan", "batch_size=16",
         "--gan", "pretrain_epochs=1", "--gan", "attacker_steps=1",
-        "--gan", "distill_warmup_epochs=1"]
+        "--gan", "distill_warmup_epochs=1",
+        "--advgan", "g_ch=4", "--advgan", "d_ch=4", "--advgan", "batch_size=16"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -151,6 +152,9 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     (["--settings", "nope"], "unknown setting"),
     (["--parts", "table9"], "unknown part"),
     (["--settings", "mnist5k:/no/such/run:0.3"], "no trained model"),
+    (["--gan", "query_sample=16"], "'query_sample' is not a field of AIGANConfig"),
+    (["--advgan", "kappa"], "--advgan takes KEY=VALUE"),
+    (["--advgan", "g_ema=0.9"], "'g_ema' is not a field of AdvGANConfig"),
 ])
 def test_bad_input_exits_2(tmp_path, args, message):
     proc = _run(*args, "--out", str(tmp_path / "t.json"), "--work", str(tmp_path / "w"))
@@ -211,3 +215,16 @@ def test_config_difference_treats_a_field_a_run_predates_as_its_default():
     changed = {**new, "distill_temperature": 4.0, "epochs": 40}
     assert tables.config_difference(old, changed, "black_box") == (
         "distill_temperature: 1.0 -> 4.0, epochs: 20 -> 40")
+
+
+def test_gan_overrides_reach_ai_gan_only(tmp_path, target_dir):
+    """--gan reshapes AI-GAN (here into the fast shuffle generator, for Table VI); AdvGAN, the
+    baseline, keeps Xiao et al.'s generator unless --advgan says otherwise."""
+    out = tmp_path / "tables.json"
+    proc = _run("--settings", f"mnist5k:{target_dir}:0.3", "--out", str(out), "--work",
+                str(tmp_path / "work"), "--parts", "whitebox,advgan", *TINY,
+                "--gan", "g_arch=shuffle")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = next(iter(json.loads(out.read_text())["results"].values()))
+    assert res["whitebox"]["config"]["g_arch"] == "shuffle"
+    assert res["advgan"]["config"]["g_arch"] == "unet" and res["advgan"]["config"]["g_ch"] == 4
