@@ -187,8 +187,7 @@ def test_config_validation():
                 {"target_loss": "mse"}, {"epochs": -1}, {"kappa": -1}, {"g_output": "relu"},
                 {"target_focus": -0.1}, {"target_focus": 1.5}, {"g_ema": 1.0},
                 {"g_arch": "resnet"}, {"query_samples": 2}, {"query_samples": -1},
-                {"black_box": True, "query_sigma": 0}, {"black_box": True, "query_weight": -1},
-                {"black_box": True, "query_block": 0}):
+                {"black_box": True, "query_sigma": 0}, {"black_box": True, "query_weight": -1}):
         with pytest.raises(InputError):
             tiny_aigan(**bad)
     # An unknown substitute is refused before anything trains, naming the field.
@@ -282,15 +281,6 @@ def test_query_gradient_matches_the_exact_margin_gradient_of_a_linear_model():
     assert (cos > 0.99).all()
     assert torch.allclose(est, exact, atol=0.1 * exact.abs().max().item())
     assert oracle.queries == 2 * 20000 * 2
-    # directions constant on 2x2 squares estimate the gradient summed over each square
-    est = query_gradient(oracle, x, t, samples=20000, sigma=1e-3, kappa=1e3,
-                         rng=torch.Generator().manual_seed(2), block=2)
-    summed = torch.nn.functional.avg_pool2d(exact, 2) * 4
-    blocks = summed.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
-    assert torch.allclose(est, blocks, atol=0.1 * blocks.abs().max().item())
-    with pytest.raises(InputError, match="does not divide"):
-        query_gradient(oracle, x, t, samples=1, sigma=1e-3, kappa=0.0,
-                       rng=torch.Generator(), block=3)
     # a pair already kappa logits past the boundary gives no signal: the cap is flat there
     model.b.data = torch.tensor([100.0, 0.0, 0.0])
     flat = query_gradient(oracle, x, torch.tensor([0, 0]), samples=10, sigma=1e-3, kappa=5.0,

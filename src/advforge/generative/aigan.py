@@ -156,8 +156,6 @@ class AIGANConfig:
             the paper: G learns from f_d alone); see
             :func:`~advforge.generative.distill.query_gradient`.
         query_sigma: the estimator's finite-difference step on the [0, 1] scale.
-        query_block: its directions are constant on query_block x query_block pixel squares
-            (1 = per pixel; 4 on 28x28 leaves 49 dimensions to estimate instead of 784).
         query_weight: weight of the estimated target term relative to f_d's (both times
             ``w_target``).
         target_focus: share of training targets drawn in proportion to each target's running
@@ -212,7 +210,6 @@ class AIGANConfig:
     distill_miss_weight: float = 1.0
     query_samples: int = 0
     query_sigma: float = 0.01
-    query_block: int = 1
     query_weight: float = 1.0
     target_focus: float = 0.0
     g_arch: str = "unet"
@@ -239,8 +236,6 @@ class AIGANConfig:
                              "white-box AI-GAN has the exact one")
         if not (self.query_sigma > 0 and math.isfinite(self.query_sigma)):
             raise InputError(f"query_sigma must be > 0, got {self.query_sigma}")
-        if self.query_block < 1:
-            raise InputError(f"query_block must be >= 1, got {self.query_block}")
         if not (self.query_weight >= 0 and math.isfinite(self.query_weight)):
             raise InputError(f"query_weight must be >= 0, got {self.query_weight}")
         for name in ("attacker_steps", "distill_steps"):
@@ -387,8 +382,7 @@ class AIGANTrainer:
         extra = {}
         if cfg.query_samples:  # black-box: the target's own margin gradient, from queries
             grad = query_gradient(self.oracle, x_pert.detach(), t, samples=cfg.query_samples,
-                                  sigma=cfg.query_sigma, kappa=cfg.kappa, rng=self.rng,
-                                  block=cfg.query_block)
+                                  sigma=cfg.query_sigma, kappa=cfg.kappa, rng=self.rng)
             # d/dx_pert of this surrogate is grad / B: the estimate of d(mean margin)/dx_pert
             surrogate = (x_pert * grad).flatten(1).sum(1).mean()
             loss = loss + cfg.w_target * cfg.query_weight * surrogate

@@ -34,7 +34,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from advforge.attacks.losses import margin
-from advforge.errors import InputError
 from advforge.generative.common import ProgressReporter, iterate_batches
 from advforge.generative.parallel import average_gradients
 from advforge.utils.modes import model_mode
@@ -67,7 +66,7 @@ class QueryOnly(nn.Module):
 
 def query_gradient(
     oracle: QueryOnly, x: torch.Tensor, t: torch.Tensor, *, samples: int, sigma: float,
-    kappa: float, rng: torch.Generator, block: int = 1,
+    kappa: float, rng: torch.Generator,
 ) -> torch.Tensor:
     """NES estimate of the gradient of the target's targeted C&W margin at ``x``, from queries.
 
@@ -78,10 +77,7 @@ def query_gradient(
     log-probabilities: log p_i - log p_j = Z_i - Z_j, so it is exactly the logit margin the
     substitute's term uses. A pair already kappa logits past its boundary on both sides
     gives 0, as the capped margin does. Query points are clipped to [0, 1] (what a deployed
-    model accepts). With ``block > 1`` the directions are constant on block x block pixel
-    squares, so the estimate lives in a space ``block**2`` times smaller and its noise shrinks
-    by ``block`` (for the same queries); what it estimates is then the gradient summed over
-    each square (the subspace trick of Tu et al. 2019, AutoZOOM).
+    model accepts).
 
     Args:
         oracle: the query-only target (counts the queries).
@@ -91,18 +87,12 @@ def query_gradient(
         sigma: finite-difference step on the [0, 1] pixel scale.
         kappa: the margin's confidence cap, in logits.
         rng: the random directions' generator.
-        block: side of the pixel squares the directions are constant on (divides H and W).
 
     Returns:
         (B, C, H, W) gradient estimate, detached.
     """
     with torch.no_grad():
-        b, c, h, w = x.shape
-        if h % block or w % block:
-            raise InputError(f"query block {block} does not divide the {h}x{w} images")
-        u = torch.randn((samples, b, c, h // block, w // block), generator=rng, device=x.device,
-                        dtype=x.dtype)
-        u = u.repeat_interleave(block, dim=3).repeat_interleave(block, dim=4)
+        u = torch.randn((samples, *x.shape), generator=rng, device=x.device, dtype=x.dtype)
         points = torch.cat([x + sigma * u, x - sigma * u]).clamp(0.0, 1.0)  # (2q, B, C, H, W)
         probs = oracle(points.flatten(0, 1))  # (2qB, K)
         log_p = torch.log(probs.clamp_min(torch.finfo(probs.dtype).tiny))
