@@ -55,8 +55,9 @@ fields; the numbers are ours, Model B on mnist5k, eps 0.3, 1 CPU thread, see the
 * Generator layout (``g_arch``). The default U-Net does its first and last convolutions at
   full resolution; ``"shuffle"`` runs every layer on the H/4 grid after a pixel unshuffle
   (:class:`~.nets.ShuffleGenerator`). Model B, mnist5k, 40 epochs: width 48 scores 83.58%
-  (the U-Net of width 32: 90.76%) and forges in about 1/100 of PGD-20's time, where the
-  width-32 U-Net takes 1/6 and a width-8 U-Net of the same success 1/34 (README, Table VI).
+  (80 epochs: 85.71%; the U-Net of width 32: 90.76%) and forges in 1/110 to 1/136 of
+  PGD-20's time, where the width-32 U-Net takes 1/6 and a width-8 U-Net of the same success
+  1/34 (README, Table VI).
 * Black-box mode (Sec. V-D) swaps the target for a local model distilled from the
   query-only target after every update (:mod:`advforge.generative.distill`). Optionally
   (``query_samples``, off) G's target term also gets an NES estimate of the target's own
