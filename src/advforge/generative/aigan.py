@@ -162,7 +162,7 @@ class AIGANConfig:
         target_focus: share of training targets drawn in proportion to each target's running
             failure rate (0 = Algorithm 1's uniform draw); see :mod:`.targets`.
         g_arch: ``"unet"`` (the encoder-decoder with U-Net skips) or ``"shuffle"`` (the same
-            stages on the H/4 grid after a pixel unshuffle: several times faster to forge;
+            stages on the H/4 grid after a pixel unshuffle: 18x faster to forge, less successful;
             see :class:`~advforge.generative.nets.ShuffleGenerator`).
         g_ch: generator base width (unet: bottleneck 4 * g_ch channels; shuffle: every
             layer's width).
