@@ -151,7 +151,7 @@ class PerturbationGenerator(nn.Module):
     """What every generator shares: the argument checks, the squashing of its raw output
     ``h`` into a perturbation with ``||delta||_inf <= eps`` (``output="tanh"`` or
     ``"box"``; see the module docstring) and :meth:`perturb`. Subclasses build the network
-    and call :meth:`_squash` on it."""
+    and call :meth:`_init_template` and :meth:`_squash`."""
 
     def __init__(self, in_channels: int, image_size: int, num_classes: int | None, eps: float,
                  *, ch: int, res_blocks: int, template: bool, skip: bool, output: str) -> None:
@@ -185,9 +185,20 @@ class PerturbationGenerator(nn.Module):
         if (t is None) != (self.num_classes is None):
             raise InputError("a conditional generator needs targets t; an unconditional one none")
 
-    def _squash(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """The raw output ``h`` (B, C, H, W) -> delta with ``||delta||_inf <= eps`` and
-        x + delta in [0, 1]."""
+    def _init_template(self) -> None:
+        """The learned (K, C, H, W) per-class map added before the squashing (``template``).
+        Subclasses call it where their layers are built, so parameter order (and with it the
+        optimizer state of a resumed run) stays as it was."""
+        self.template = None
+        if self.template_on:
+            self.template = nn.Parameter(torch.zeros(
+                self.num_classes or 1, self.in_channels, self.image_size, self.image_size))
+
+    def _squash(self, x: torch.Tensor, h: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
+        """The raw output ``h`` (B, C, H, W), plus the target's template if any, -> delta with
+        ``||delta||_inf <= eps`` and x + delta in [0, 1]."""
+        if self.template is not None:
+            h = h + self.template[t if t is not None else 0]
         if self.output == "box":
             lo, hi = (x - self.eps).clamp_min(0.0), (x + self.eps).clamp_max(1.0)
             delta = lo + (hi - lo) * torch.sigmoid(h) - x
@@ -253,10 +264,7 @@ class Generator(PerturbationGenerator):
         )
         self.out_bn = CondBatchNorm2d(ch, num_classes)
         self.out = nn.Conv2d(ch, in_channels, 3, padding=1)
-        self.template = None
-        if template:
-            self.template = nn.Parameter(torch.zeros(num_classes or 1, in_channels, image_size,
-                                                     image_size))
+        self._init_template()
         _channels_last(self)
 
     @property
@@ -286,9 +294,7 @@ class Generator(PerturbationGenerator):
             if self.skip and i >= n - 2:  # U-Net style additive skips at H/2 and H
                 h = h + skips[n - 1 - i]
         h = self.out(F.relu(self.out_bn(h, t)))
-        if self.template is not None:
-            h = h + self.template[t if t is not None else 0]
-        return self._squash(x, h)
+        return self._squash(x, h, t)
 
 
 class ShuffleGenerator(PerturbationGenerator):
@@ -349,10 +355,7 @@ class ShuffleGenerator(PerturbationGenerator):
             [DecoderBlock(ch, ch, num_classes, up=False) for _ in range(res_blocks)])
         self.out_bn = CondBatchNorm2d(ch, num_classes)
         self.out = nn.Conv2d(ch + (r2c if skip else 0), r2c, 3, padding=1)
-        self.template = None
-        if template:
-            self.template = nn.Parameter(torch.zeros(num_classes or 1, in_channels, image_size,
-                                                     image_size))
+        self._init_template()
 
     @property
     def feature_dim(self) -> int:
@@ -377,9 +380,7 @@ class ShuffleGenerator(PerturbationGenerator):
         h = F.relu(self.out_bn(h, t))
         h = self.out(torch.cat([h, u], dim=1) if self.skip else h)
         h = F.pixel_shuffle(h, self.factor)  # (B, C, H, W)
-        if self.template is not None:
-            h = h + self.template[t if t is not None else 0]
-        return self._squash(x, h)
+        return self._squash(x, h, t)
 
 
 GENERATORS: dict[str, type[PerturbationGenerator]] = {
