@@ -52,7 +52,7 @@ from advforge.generative import (
     load_attacker,
 )
 from advforge.generative.aigan import train_aigan
-from advforge.generative.common import predict, weights_hash, with_config_defaults
+from advforge.generative.common import jsonable, predict, weights_hash, with_config_defaults
 from advforge.generative.state import has_training_state
 from advforge.models import load_model
 from advforge.models.io import save_model
@@ -207,21 +207,32 @@ class Context:
         return AIGANConfig(**{**self.overrides, "eps": self.s.eps, "epochs": self.args.epochs,
                               "seed": self.args.seed, "eval_size": 0, **changes})
 
-    def cached(self, run_dir: Path) -> dict[str, Any]:
+    def cached(self, run_dir: Path, expected: Any = None, *free: str) -> dict[str, Any]:
         """The config.json of an attacker cached in --work, refused if it was trained against
-        another target model (e.g. the target was retrained since)."""
+        another target model (e.g. the target was retrained since) or, given the config this
+        run would train it with (``expected``), with other settings than that one in any
+        field beside ``free``: a cache made under other --gan / --advgan overrides must not be
+        served as this run's attacker."""
         cached = read_json(run_dir / "config.json")
         sha = cached.get("target_model", {}).get("weights_sha256")
         if sha is not None and sha != self.model_sha256:
             raise AdvforgeError(f"{run_dir} was trained against another target model than "
                                 f"{self.s.model_dir}: delete it or use another --work")
+        if expected is not None:
+            wanted = jsonable(dataclasses.asdict(expected))
+            if diff := config_difference(cached.get("training", {}), wanted, *free,
+                                         config_class=type(expected)):
+                raise AdvforgeError(f"{run_dir} was trained with other settings than this "
+                                    f"run asks for ({diff}): delete it or use another --work")
         return cached
 
     def aigan(self, variant: str, **changes: Any) -> tuple[Path, dict[str, Any]]:
         """Train (or reuse / resume) the AI-GAN ``variant``; its run dir and metrics."""
         run_dir = self.work / variant
+        cfg = self.aigan_config(**changes)
         if (run_dir / "config.json").is_file():
-            cached = self.cached(run_dir)
+            # epochs may differ: a shorter cached run is reused as it is, or resumed (--extend)
+            cached = self.cached(run_dir, cfg, "epochs")
             done = cached.get("training", {}).get("epochs", self.args.epochs)
             if not (self.args.extend and done < self.args.epochs):
                 return run_dir, cached["metrics"]
@@ -231,7 +242,6 @@ class Context:
                   f"{self.args.epochs} epochs", flush=True)
         else:
             print(f"[{self.s.name}] training AI-GAN {variant!r} into {run_dir}", flush=True)
-        cfg = self.aigan_config(**changes)
         trainer = AIGANTrainer.for_data(cfg, self.model, self.train)
         metrics = train_aigan(trainer, self.train, run_dir=run_dir,
                               resume=has_training_state(run_dir), progress=True,
@@ -243,14 +253,14 @@ class Context:
 
     def advgan(self) -> tuple[Path, dict[str, Any]]:
         run_dir = self.work / "advgan"
-        if (run_dir / "config.json").is_file():
-            return run_dir, self.cached(run_dir)["metrics"]
-        # The timing part needs an AdvGAN too: say so, training ten generators takes a while.
-        print(f"[{self.s.name}] no AdvGAN cached in {run_dir}: training one generator per "
-              "target", flush=True)
         cfg = AdvGANConfig(**{**self.advgan_overrides, "eps": self.s.eps,
                               "epochs": self.args.advgan_epochs, "target": "all",
                               "seed": self.args.seed, "eval_size": 0})
+        if (run_dir / "config.json").is_file():
+            return run_dir, self.cached(run_dir, cfg)["metrics"]
+        # The timing part needs an AdvGAN too: say so, training ten generators takes a while.
+        print(f"[{self.s.name}] no AdvGAN cached in {run_dir}: training one generator per "
+              "target", flush=True)
         metrics = fit_advgan(cfg, self.model, self.train, run_dir=run_dir,
                              resume=run_dir.is_dir(),
                              progress=True, dataset=self.s.dataset,
@@ -474,14 +484,14 @@ def _paper(v: float | None) -> str:
 
 
 def config_difference(a: dict[str, Any] | None, b: dict[str, Any] | None,
-                      *expected: str) -> str:
+                      *expected: str, config_class: type = AIGANConfig) -> str:
     """``key: a -> b`` for the training fields two runs differ in (beside ``expected``).
 
-    A field one run lacks (it predates the field) counts as AIGANConfig's default, and a run
-    recorded before extensions were counts as never extended."""
+    A field one run lacks (it predates the field) counts as ``config_class``'s default, and a
+    run recorded before extensions were counts as never extended."""
     if not a or not b:
         return ""
-    a, b = ({"extensions": [], **with_config_defaults(AIGANConfig, c)} for c in (a, b))
+    a, b = ({"extensions": [], **with_config_defaults(config_class, c)} for c in (a, b))
     keys = sorted(k for k in set(a) | set(b) if k not in expected and a.get(k) != b.get(k))
     return ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in keys)
 

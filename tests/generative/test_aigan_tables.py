@@ -228,3 +228,21 @@ def test_gan_overrides_reach_ai_gan_only(tmp_path, target_dir):
     res = next(iter(json.loads(out.read_text())["results"].values()))
     assert res["whitebox"]["config"]["g_arch"] == "shuffle"
     assert res["advgan"]["config"]["g_arch"] == "unet" and res["advgan"]["config"]["g_ch"] == 4
+
+
+def test_a_cached_attacker_trained_with_other_settings_is_refused(tmp_path, target_dir):
+    """An attacker cached in --work under other --gan / --advgan settings is not served as
+    this run's: the run exits 2 naming the field. Fewer AI-GAN epochs than --epochs is the
+    one allowed difference (reused as it is, or resumed with --extend)."""
+    out, work = tmp_path / "tables.json", tmp_path / "work"
+    common = ["--settings", f"mnist5k:{target_dir}:0.3", "--out", str(out), "--work",
+              str(work), *TINY]
+    proc = _run(*common, "--parts", "whitebox,advgan")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = _run(*common, "--parts", "whitebox", "--fresh", "--epochs", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]  # the 1-epoch cache, reused as it is
+    proc = _run(*common, "--parts", "whitebox", "--fresh", "--gan", "g_ch=6")
+    assert proc.returncode == 2 and "other settings" in proc.stderr
+    assert "g_ch: 4 -> 6" in proc.stderr
+    proc = _run(*common, "--parts", "advgan", "--fresh", "--advgan-epochs", "2")
+    assert proc.returncode == 2 and "epochs: 1 -> 2" in proc.stderr
