@@ -103,7 +103,8 @@ class DemoConfig:
     out: str = field(default="runs/demo", metadata=_help("where models and the report go"))
     dataset: str = field(default="mnist5k", metadata=_help("dataset to run the demo on"))
     data_dir: str | None = field(default=None, metadata=_help("directory holding the dataset"))
-    limit: int | None = field(default=None, metadata=_help("evaluate on the first N test images"))
+    limit: int | None = field(default=None, metadata=_help(
+        "evaluate on the first N test images (default 500; C&W L2 on at most 20)"))
     seed: int = field(default=0, metadata=_help("seed for every RNG"))
     retrain: bool = field(default=False, metadata=_help("retrain even if runs exist"))
 
