@@ -159,6 +159,21 @@ def test_demo_dry_run_trains_everything_and_reuses_it(tmp_path, capsys):
     assert capsys.readouterr().out.count("reusing") == 0
 
 
+def test_demo_evaluates_500_test_images_unless_limited():
+    """The budget that keeps the demo inside 15 minutes: 500 test images, C&W on 20; --limit
+    overrides both ways, and nothing asks for more images than the split holds."""
+    from advforge.cli.demo import DEMO_EVAL, DEMO_TEST_IMAGES, eval_images
+
+    cw_limit = next(lim for spec, _, lim in DEMO_EVAL if spec.startswith("cw_l2"))
+    assert (DEMO_TEST_IMAGES, cw_limit) == (500, 20)
+    assert eval_images(None, None, 1000, dry_run=False) == 500
+    assert eval_images(cw_limit, None, 1000, dry_run=False) == 20
+    assert eval_images(None, 100, 1000, dry_run=False) == 100
+    assert eval_images(cw_limit, 10, 1000, dry_run=False) == 10
+    assert eval_images(None, None, 300, dry_run=False) == 300
+    assert eval_images(None, None, 64, dry_run=True) == 64
+
+
 def test_every_demo_attack_spec_builds():
     """The real demo's specs must name real hyperparameters (the dry run uses others)."""
     from advforge.cli.demo import DEMO_EVAL

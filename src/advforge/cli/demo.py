@@ -51,6 +51,14 @@ DRY_RUN_EVAL = [("fgsm", "all", None), ("pgd:steps=3:loss=cw", "all", None),
                 ("aigan", "all", None), ("advgan", DEMO_ADVGAN["target"], None)]
 
 
+def eval_images(attack_limit: int | None, user_limit: int | None, test_size: int,
+                dry_run: bool) -> int:
+    """How many test images one attack of the demo runs on: ``--limit`` or DEMO_TEST_IMAGES
+    (the dry run's tiny split: all of it), capped by the attack's own limit (C&W's)."""
+    images = min(user_limit or (test_size if dry_run else DEMO_TEST_IMAGES), test_size)
+    return min(attack_limit or images, images)
+
+
 def _train_classifier(cfg: DemoConfig, splits: Any, device: torch.device, dry_run: bool,
                       quiet: bool) -> tuple[Any, Path]:
     from advforge.models import load_model
@@ -108,8 +116,7 @@ def cmd_demo(cfg: DemoConfig, device: torch.device, *, dry_run: bool, quiet: boo
     results, samples = [], {}
     for spec, targets, limit in (DRY_RUN_EVAL if dry_run else DEMO_EVAL):
         spec = f"{spec}={runs[spec]}" if spec in runs else spec
-        images = cfg.limit or (len(splits.test) if dry_run else DEMO_TEST_IMAGES)
-        n = min(limit or images, images, len(splits.test))
+        n = eval_images(limit, cfg.limit, len(splits.test), dry_run)
         x, y = splits.test.x[:n].to(device), splits.test.y[:n].to(device)
         name, attack, hyper = build_attack(spec, eps=splits.default_eps, device=device)
         gen = torch.Generator(device=device).manual_seed(cfg.seed)
