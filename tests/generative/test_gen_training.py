@@ -187,6 +187,7 @@ def test_config_validation():
                 {"target_loss": "mse"}, {"epochs": -1}, {"kappa": -1}, {"g_output": "relu"},
                 {"target_focus": -0.1}, {"target_focus": 1.5}, {"g_ema": 1.0},
                 {"g_arch": "resnet"}, {"query_samples": 2}, {"query_samples": -1},
+                {"distill_probe_steps": 2}, {"black_box": True, "distill_probe_steps": -1},
                 {"black_box": True, "query_sigma": 0}, {"black_box": True, "query_weight": -1}):
         with pytest.raises(InputError):
             tiny_aigan(**bad)
@@ -232,11 +233,13 @@ def test_query_only_never_builds_a_graph(toy_model, toy_batch):
     assert oracle.queries == x.shape[0] and wire.forward_calls == 1 and not wire.fired
 
 
-@pytest.mark.parametrize("query_samples", [0, 2])
-def test_black_box_training_never_differentiates_the_target(toy_model, query_samples):
+@pytest.mark.parametrize("query_samples,probe_steps", [(0, 0), (2, 0), (0, 2)])
+def test_black_box_training_never_differentiates_the_target(toy_model, query_samples,
+                                                            probe_steps):
     wire = _Tripwire(toy_model)
     target0 = snapshot(toy_model)
-    trainer = _trainer(toy_model, black_box=True, pretrain=True, query_samples=query_samples)
+    trainer = _trainer(toy_model, black_box=True, pretrain=True, query_samples=query_samples,
+                       distill_probe_steps=probe_steps)
     local0 = snapshot(trainer.distiller.local)
     x, y = make_toy_batch(64, seed=3)
     metrics = train_aigan(trainer, (x, y), val=make_toy_batch(16, seed=9))
@@ -418,6 +421,34 @@ def test_train_step_tells_the_distiller_which_images_are_generated(toy_model, mo
     clean, generated = seen["targets"][:16], seen["targets"][16:]
     assert (clean == -1).all() and torch.equal(seen["x"][:16], x)
     assert ((generated >= 0) & (generated != y)).all()  # Algorithm 1's targets t != y
+
+
+def test_probe_examples_are_pgd_on_the_local_model_queried_and_distilled(toy_model,
+                                                                         monkeypatch):
+    trainer = _trainer(toy_model, black_box=True, distill_probe_steps=3)
+    seen, real_step, real_probe = {}, trainer.distiller.step, trainer.prober
+
+    def spy_probe(model, x, y, **kw):
+        seen.update(model=model, probe_target=kw["target"], train_mode=model.training)
+        seen["probe"] = real_probe(model, x, y, **kw)
+        return seen["probe"]
+
+    monkeypatch.setattr(trainer, "prober", spy_probe)
+    monkeypatch.setattr(trainer.distiller, "step",
+                        lambda x, targets=None: seen.update(x=x, targets=targets) or real_step(x))
+    x, y = make_toy_batch(16, seed=4)
+    queries = trainer.oracle.queries
+    trainer.train_step(x, y)
+    assert seen["model"] is trainer.distiller.local and not seen["train_mode"]
+    assert (real_probe.steps, real_probe.loss, real_probe.eps) == (3, "cw", 0.3)
+    assert real_probe.kappa == trainer.cfg.kappa
+    clean, generated, probes = seen["targets"].split(16)
+    assert (clean == -1).all() and torch.equal(generated, probes)
+    assert torch.equal(probes, seen["probe_target"])  # towards the G step's own targets
+    assert torch.equal(seen["x"][32:], seen["probe"])
+    assert 0 < (seen["probe"] - x).abs().max() <= trainer.cfg.eps + 1e-6
+    assert trainer.oracle.queries - queries == 48  # clean + generated + probes, one each
+    assert _trainer(toy_model, black_box=True).prober is None  # off: the paper's two blocks
 
 
 def test_distill_temperature_reaches_the_distiller(toy_model):

@@ -94,7 +94,13 @@ from advforge.generative.common import (
     model_identity,
     run_arch,
 )
-from advforge.generative.distill import Distiller, QueryOnly, make_local_model, query_gradient
+from advforge.generative.distill import (
+    Distiller,
+    QueryOnly,
+    make_local_model,
+    probe_attack,
+    query_gradient,
+)
 from advforge.generative.ema import WeightAverage
 from advforge.generative.nets import (
     ClassHead,
@@ -151,6 +157,13 @@ class AIGANConfig:
         distill_miss_weight: weight in the distillation loss of a generated image the target
             resisted, against 1 for the others (1 = the paper's plain distillation); see
             :class:`~advforge.generative.distill.Distiller`.
+        distill_probe_steps: black-box only: steps of a targeted PGD (C&W margin, the G
+            step's targets and eps) run against f_d after every AI-GAN update; the target is
+            queried on its examples too and f_d distils them beside the clean and generated
+            images (B more queries per step; 0 = off, the paper). Papernot et al. (2017)'s
+            Jacobian-based augmentation, iterated: it shows f_d the target's answer where
+            f_d's own gradient leads, so the directions G learns from f_d are corrected
+            before G commits to them. See :func:`~advforge.generative.distill.probe_attack`.
         query_samples: black-box only: antithetic NES direction pairs per generated image
             with which the target's own margin gradient is estimated from queries and added
             to G's target term (2 * query_samples extra queries per image and step; 0 = off,
@@ -209,6 +222,7 @@ class AIGANConfig:
     distill_temperature: float = 1.0
     distill_warmup_epochs: int = 2
     distill_miss_weight: float = 1.0
+    distill_probe_steps: int = 0
     query_samples: int = 0
     query_sigma: float = 0.01
     query_weight: float = 1.0
@@ -230,11 +244,15 @@ class AIGANConfig:
         for name in ("pretrain_epochs", "distill_warmup_epochs", "attacker_warmup_epochs"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.query_samples < 0:
-            raise InputError(f"query_samples must be >= 0, got {self.query_samples}")
+        for name in ("query_samples", "distill_probe_steps"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.query_samples and not self.black_box:
             raise InputError("query_samples estimates the target's gradient in black-box mode; "
                              "white-box AI-GAN has the exact one")
+        if self.distill_probe_steps and not self.black_box:
+            raise InputError("distill_probe_steps probes the local model of black-box mode; "
+                             "white-box AI-GAN has none")
         if not (self.query_sigma > 0 and math.isfinite(self.query_sigma)):
             raise InputError(f"query_sigma must be > 0, got {self.query_sigma}")
         if not (self.query_weight >= 0 and math.isfinite(self.query_weight)):
@@ -328,6 +346,8 @@ class AIGANTrainer:
                                        temperature=cfg.distill_temperature,
                                        miss_weight=cfg.distill_miss_weight)
             self.attacked, self.judge = local_model, self.oracle
+            self.prober = (probe_attack(cfg.eps, cfg.distill_probe_steps, cfg.kappa)
+                           if cfg.distill_probe_steps else None)
         else:
             self.attacked = self.judge = target
 
@@ -426,9 +446,15 @@ class AIGANTrainer:
         x_pert, stats = self.generator_step(x, t)
         stats.update(self.discriminator_step(x, y, x_pert))
         if self.distiller is not None:  # f_d follows every AI-GAN update (Sec. V-D)
+            images, marks = [x, x_pert], [torch.full_like(t, -1), t]
+            if self.prober is not None:  # where f_d's own gradient leads, towards the same t
+                local = self.distiller.local
+                with model_mode(local, "eval"):
+                    images.append(self.prober(local, x, y, target=t, generator=self.rng))
+                marks.append(t)
+            images, marks = torch.cat(images), torch.cat(marks)
             for _ in range(self.cfg.distill_steps):
-                stats.update(self.distiller.step(torch.cat([x, x_pert]),
-                                                 targets=torch.cat([torch.full_like(t, -1), t])))
+                stats.update(self.distiller.step(images, targets=marks))
         return stats
 
     @property

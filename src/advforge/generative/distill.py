@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from advforge.attacks import create as create_attack
+from advforge.attacks.base import Attack
 from advforge.attacks.losses import margin
 from advforge.generative.common import ProgressReporter, iterate_batches
 from advforge.generative.parallel import average_gradients
@@ -100,6 +102,20 @@ def query_gradient(
         m = margin(log_p, tt, tt, kappa=kappa).view(2, samples, x.shape[0])  # (2, q, B)
         slope = (m[0] - m[1]) / (2 * sigma)  # (q, B) directional derivatives along u_j
         return (slope[:, :, None, None, None] * u).mean(0)
+
+
+def probe_attack(eps: float, steps: int, kappa: float) -> Attack:
+    """The targeted PGD whose examples on f_d are queried and distilled (``distill_probe_steps``).
+
+    Papernot et al. (2017, "Practical Black-Box Attacks against Machine Learning") grow a
+    substitute's training set with x + lambda * sign(grad f_sub(x)), so the substitute learns
+    the target's answer in the directions its own gradient points at. Here the step is a
+    random-start PGD with the C&W margin towards the G step's targets (kappa as G's term, Madry
+    et al.'s step 2.5 * eps / steps), at G's eps: exactly where a generator that follows f_d's
+    gradient is led next, so f_d's mistakes there are corrected by the target's answer.
+    """
+    return create_attack("pgd", eps=eps, steps=steps, step_size=2.5 * eps / steps,
+                         random_start=True, loss="cw", kappa=kappa)
 
 
 def make_local_model(
