@@ -186,6 +186,8 @@ def test_every_demo_attack_spec_builds():
 
 @pytest.mark.parametrize("kind, extra, files", [
     ("aigan", [], ["generator.safetensors", "config.json"]),
+    ("aigan", ["--black-box", "--distill-probe-steps", "2"],
+     ["generator.safetensors", "config.json"]),
     ("advgan", ["--target", "3"], ["generator.safetensors", "config.json"]),
     ("advgan", ["--target", "all"], [f"target_{t}/generator.safetensors" for t in range(10)]),
 ])
@@ -201,8 +203,10 @@ def test_train_attacker_dry_run_then_attack_with_it(kind, extra, files, model_di
         assert (run / name).is_file(), name
     config = json.loads((run / "config.json").read_text())
     assert config["kind"] == kind
-    if extra:
+    if kind == "advgan":
         assert config["target"] == (3 if extra[1] == "3" else "all")
+    elif extra:  # black-box: the probes were on, the query-only target never differentiated
+        assert config["black_box"] and config["training"]["distill_probe_steps"] == 2
     target = 3 if extra[1:] == ["3"] else 5
     save = tmp_path / "adv.safetensors"
     code = main(["attack", "--dry-run", "--quiet", "--model", str(model_dir), "--attack",
