@@ -15,7 +15,7 @@ from advforge.generative import AIGANTrainer, QueryOnly
 from advforge.generative.advgan import AdvGANTrainer
 from advforge.generative.aigan import AIGANConfig, train_aigan
 from advforge.generative.common import cw_target_loss
-from advforge.generative.distill import distillation_loss, query_gradient
+from advforge.generative.distill import distillation_loss, query_gradient, random_shift
 from advforge.generative.simclr import augment, nt_xent, pretrain_encoder
 from advforge.generative.targets import TargetSampler, sample_targets
 
@@ -188,6 +188,7 @@ def test_config_validation():
                 {"target_focus": -0.1}, {"target_focus": 1.5}, {"g_ema": 1.0},
                 {"g_arch": "resnet"}, {"query_samples": 2}, {"query_samples": -1},
                 {"distill_probe_steps": 2}, {"black_box": True, "distill_probe_steps": -1},
+                {"local_shift": 2}, {"black_box": True, "local_shift": -1},
                 {"black_box": True, "query_sigma": 0}, {"black_box": True, "query_weight": -1}):
         with pytest.raises(InputError):
             tiny_aigan(**bad)
@@ -449,6 +450,45 @@ def test_probe_examples_are_pgd_on_the_local_model_queried_and_distilled(toy_mod
     assert 0 < (seen["probe"] - x).abs().max() <= trainer.cfg.eps + 1e-6
     assert trainer.oracle.queries - queries == 48  # clean + generated + probes, one each
     assert _trainer(toy_model, black_box=True).prober is None  # off: the paper's two blocks
+
+
+def _shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Oracle: ``image`` (C, H, W) moved down dy and right dx pixels, zeros shifted in."""
+    out = torch.zeros_like(image)
+    h, w = image.shape[1:]
+    out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        image[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def test_random_shift_translates_each_image_by_its_own_offset():
+    x = torch.rand(12, 2, 7, 9, requires_grad=True)
+    out = random_shift(x, 2, torch.Generator().manual_seed(5))
+    offsets = torch.randint(-2, 3, (2, 12), generator=torch.Generator().manual_seed(5))
+    for i in range(12):
+        assert torch.equal(out[i], _shifted(x[i].detach(), *offsets[:, i].tolist()))
+    assert len({tuple(o) for o in offsets.T.tolist()}) > 1  # offsets differ across images
+    out.sum().backward()  # a gather: gradient 1 on every pixel kept, 0 on those pushed out
+    for i in range(12):
+        assert torch.equal(x.grad[i], _shifted(_shifted(torch.ones(2, 7, 9),
+                                                        *offsets[:, i].tolist()),
+                                               *(-offsets[:, i]).tolist()))
+
+
+def test_local_shift_moves_what_the_local_model_judges_not_what_g_forges(toy_model,
+                                                                        monkeypatch):
+    trainer = _trainer(toy_model, black_box=True, local_shift=1)
+    seen = []
+    trainer.attacked.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach()))
+    x, y = make_toy_batch(16, seed=4)
+    t = sample_targets(y, NUM_CLASSES, torch.Generator().manual_seed(0))
+    x_pert, _ = trainer.generator_step(x, t)
+    judged = seen[0]
+    moves = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    for i in range(16):  # each judged image is its forged image under one of the 9 moves
+        assert any(torch.equal(judged[i], _shifted(x_pert[i], *m)) for m in moves)
+    assert not torch.equal(judged, x_pert)
+    assert (x_pert - x).abs().max() <= trainer.cfg.eps + 1e-6  # the forged image is unmoved
 
 
 def test_distill_temperature_reaches_the_distiller(toy_model):

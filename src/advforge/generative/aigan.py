@@ -100,6 +100,7 @@ from advforge.generative.distill import (
     make_local_model,
     probe_attack,
     query_gradient,
+    random_shift,
 )
 from advforge.generative.ema import WeightAverage
 from advforge.generative.nets import (
@@ -164,6 +165,11 @@ class AIGANConfig:
             Jacobian-based augmentation, iterated: it shows f_d the target's answer where
             f_d's own gradient leads, so the directions G learns from f_d are corrected
             before G commits to them. See :func:`~advforge.generative.distill.probe_attack`.
+        local_shift: black-box only: in G's step, each generated image is translated by a
+            random whole-pixel offset of up to this many pixels before the local model judges
+            it (Xie et al. 2019's input diversity, for transfer to the target's unknown
+            architecture; 0 = off, the paper). See
+            :func:`~advforge.generative.distill.random_shift`.
         query_samples: black-box only: antithetic NES direction pairs per generated image
             with which the target's own margin gradient is estimated from queries and added
             to G's target term (2 * query_samples extra queries per image and step; 0 = off,
@@ -223,6 +229,7 @@ class AIGANConfig:
     distill_warmup_epochs: int = 2
     distill_miss_weight: float = 1.0
     distill_probe_steps: int = 0
+    local_shift: int = 0
     query_samples: int = 0
     query_sigma: float = 0.01
     query_weight: float = 1.0
@@ -244,15 +251,16 @@ class AIGANConfig:
         for name in ("pretrain_epochs", "distill_warmup_epochs", "attacker_warmup_epochs"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("query_samples", "distill_probe_steps"):
+        for name in ("query_samples", "distill_probe_steps", "local_shift"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.query_samples and not self.black_box:
             raise InputError("query_samples estimates the target's gradient in black-box mode; "
                              "white-box AI-GAN has the exact one")
-        if self.distill_probe_steps and not self.black_box:
-            raise InputError("distill_probe_steps probes the local model of black-box mode; "
-                             "white-box AI-GAN has none")
+        for name in ("distill_probe_steps", "local_shift"):
+            if getattr(self, name) and not self.black_box:
+                raise InputError(f"{name} acts on the local model of black-box mode; "
+                                 "white-box AI-GAN has none")
         if not (self.query_sigma > 0 and math.isfinite(self.query_sigma)):
             raise InputError(f"query_sigma must be > 0, got {self.query_sigma}")
         if not (self.query_weight >= 0 and math.isfinite(self.query_weight)):
@@ -389,8 +397,9 @@ class AIGANTrainer:
         cfg = self.cfg
         self.G.train()
         x_pert = self.G.perturb(x, t)  # (B, C, H, W), ||x_pert - x||_inf <= eps
+        judged = random_shift(x_pert, cfg.local_shift, self.rng) if cfg.local_shift else x_pert
         with model_mode(self.attacked, "eval"):
-            logits = self.attacked(x_pert)  # (B, K)
+            logits = self.attacked(judged)  # (B, K)
         if cfg.target_loss == "cw":  # -Eq. 9 via the C&W margin
             loss_target = cw_target_loss(logits, t, cfg.kappa)
         else:
