@@ -187,7 +187,7 @@ def test_config_validation():
                 {"target_loss": "mse"}, {"epochs": -1}, {"kappa": -1}, {"g_output": "relu"},
                 {"target_focus": -0.1}, {"target_focus": 1.5}, {"g_ema": 1.0},
                 {"g_arch": "resnet"}, {"query_samples": 2}, {"query_samples": -1},
-                {"distill_probe_steps": 2}, {"black_box": True, "distill_probe_steps": -1},
+                {"black_box": True, "distill_probe_steps": -1},
                 {"local_shift": 2}, {"black_box": True, "local_shift": -1},
                 {"black_box": True, "query_sigma": 0}, {"black_box": True, "query_weight": -1}):
         with pytest.raises(InputError):
@@ -350,11 +350,13 @@ def test_schedule_cosine_lr_and_attacker_warmup(toy_model):
 def test_distill_steps_query_the_target_per_update(toy_model):
     x, y = make_toy_batch(16, seed=4)
     counts = []
-    for steps in (1, 3):
-        trainer = _trainer(toy_model, black_box=True, distill_steps=steps)
+    for steps, probes in ((1, 0), (3, 0), (1, 5), (3, 5)):
+        trainer = _trainer(toy_model, black_box=True, distill_steps=steps,
+                           distill_probe_steps=probes)
         trainer.train_step(x, y)
         counts.append(trainer.oracle.queries)
-    assert counts == [2 * 16, 3 * 2 * 16]  # clean + generated images, per distillation step
+    # clean + generated images (+ the probes, by default), queried per distillation step
+    assert counts == [2 * 16, 3 * 2 * 16, 3 * 16, 3 * 3 * 16]
 
 
 @pytest.mark.parametrize("temperature", [1.0, 4.0])
@@ -419,7 +421,7 @@ def test_train_step_tells_the_distiller_which_images_are_generated(toy_model, mo
                         lambda x, targets=None: seen.update(x=x, targets=targets) or real(x))
     x, y = make_toy_batch(16, seed=4)
     trainer.train_step(x, y)
-    clean, generated = seen["targets"][:16], seen["targets"][16:]
+    clean, generated = seen["targets"][:16], seen["targets"][16:32]
     assert (clean == -1).all() and torch.equal(seen["x"][:16], x)
     assert ((generated >= 0) & (generated != y)).all()  # Algorithm 1's targets t != y
 
@@ -449,7 +451,9 @@ def test_probe_examples_are_pgd_on_the_local_model_queried_and_distilled(toy_mod
     assert torch.equal(seen["x"][32:], seen["probe"])
     assert 0 < (seen["probe"] - x).abs().max() <= trainer.cfg.eps + 1e-6
     assert trainer.oracle.queries - queries == 48  # clean + generated + probes, one each
-    assert _trainer(toy_model, black_box=True).prober is None  # off: the paper's two blocks
+    assert _trainer(toy_model, black_box=True).prober.steps == 5  # the default
+    # 0 restores the paper's plain distillation on clean and generated images only
+    assert _trainer(toy_model, black_box=True, distill_probe_steps=0).prober is None
 
 
 def _shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:

@@ -63,10 +63,12 @@ fields; the numbers are ours, Model B on mnist5k, eps 0.3, 1 CPU thread, see the
   trained white-box on a label-trained Model C fools it on 93.84% of pairs (10 epochs; Model
   B: 86.05%), while the black-box one fools its distilled Model C on 71%: what G meets is
   a substitute re-trained, after every update, on the target's answers to G's examples.
-  Options, all off (README, black-box section): ``query_samples``, an NES estimate of the
-  target's own margin gradient (did not help); ``distill_probe_steps``, f_d also distils the
-  target's answers on PGD examples made against f_d itself; ``local_shift``, random
-  translations of what f_d judges in G's step (input diversity).
+  By default (``distill_probe_steps=5``; 0 is the paper's plain distillation) f_d also
+  distils the target's answers on targeted PGD examples made against f_d itself (Papernot
+  et al. 2017's augmentation, iterated): 79.49% against 76.62% after 40 epochs, 0.88 of the
+  white-box 90.76%. Options, off (README, black-box section): ``query_samples``, an NES
+  estimate of the target's own margin gradient (did not help); ``local_shift``, random
+  translations of what f_d judges in G's step (input diversity; did not help).
 """
 
 from __future__ import annotations
@@ -166,10 +168,13 @@ class AIGANConfig:
         distill_probe_steps: black-box only: steps of a targeted PGD (C&W margin, the G
             step's targets and eps) run against f_d after every AI-GAN update; the target is
             queried on its examples too and f_d distils them beside the clean and generated
-            images (B more queries per step; 0 = off, the paper). Papernot et al. (2017)'s
-            Jacobian-based augmentation, iterated: it shows f_d the target's answer where
-            f_d's own gradient leads, so the directions G learns from f_d are corrected
-            before G commits to them. See :func:`~advforge.generative.distill.probe_attack`.
+            images (B more queries per step; 0 = the paper's plain distillation). Papernot et
+            al. (2017)'s Jacobian-based augmentation, iterated: it shows f_d the target's
+            answer where f_d's own gradient leads, so the directions G learns from f_d are
+            corrected before G commits to them. Default 5: on mnist5k Model B it raised
+            black-box success from 76.62% to 79.49% after 40 epochs (66.84% -> 68.98% after
+            10) for 1.4x the training time and 1.5x the queries. Ignored in white-box mode.
+            See :func:`~advforge.generative.distill.probe_attack`.
         local_shift: black-box only: in G's step, each generated image is translated by a
             random whole-pixel offset of up to this many pixels before the local model judges
             it (Xie et al. 2019's input diversity, for transfer to the target's unknown
@@ -233,7 +238,7 @@ class AIGANConfig:
     distill_temperature: float = 1.0
     distill_warmup_epochs: int = 2
     distill_miss_weight: float = 1.0
-    distill_probe_steps: int = 0
+    distill_probe_steps: int = 5
     local_shift: int = 0
     query_samples: int = 0
     query_sigma: float = 0.01
@@ -262,10 +267,9 @@ class AIGANConfig:
         if self.query_samples and not self.black_box:
             raise InputError("query_samples estimates the target's gradient in black-box mode; "
                              "white-box AI-GAN has the exact one")
-        for name in ("distill_probe_steps", "local_shift"):
-            if getattr(self, name) and not self.black_box:
-                raise InputError(f"{name} acts on the local model of black-box mode; "
-                                 "white-box AI-GAN has none")
+        if self.local_shift and not self.black_box:
+            raise InputError("local_shift acts on the local model of black-box mode; "
+                             "white-box AI-GAN has none")
         if not (self.query_sigma > 0 and math.isfinite(self.query_sigma)):
             raise InputError(f"query_sigma must be > 0, got {self.query_sigma}")
         if not (self.query_weight >= 0 and math.isfinite(self.query_weight)):
