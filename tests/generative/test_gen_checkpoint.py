@@ -231,3 +231,17 @@ def test_resume_refuses_a_retrained_target(toy_model, tmp_path, kind):
     with pytest.raises(InputError, match="trained against another target model"):
         fit(cfg(epochs=2), toy_model, TRAIN, run_dir=tmp_path, resume=True)
     assert {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == state
+
+
+def test_a_config_saved_before_the_probes_existed_reads_as_probes_off():
+    """``distill_probe_steps`` came with default 5; a run saved before it had no probes, so
+    resume checks and benchmark caches must read its absence as 0, not as today's 5."""
+    from advforge.generative.aigan import AIGANConfig
+    from advforge.generative.common import with_config_defaults
+
+    old = {"eps": 0.3, "black_box": True}  # predates distill_probe_steps and local_shift
+    read = with_config_defaults(AIGANConfig, old)
+    assert read["distill_probe_steps"] == 0 and AIGANConfig().distill_probe_steps == 5
+    assert read["local_shift"] == 0 and read["kappa"] == 20.0  # other fields: the defaults
+    assert with_config_defaults(AIGANConfig, {**old, "distill_probe_steps": 5})[
+        "distill_probe_steps"] == 5  # a recorded value always wins

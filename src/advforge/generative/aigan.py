@@ -78,7 +78,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -208,6 +208,10 @@ class AIGANConfig:
         eval_size: held-out images for the final all-targets success (0 to skip).
         seed: seeds the networks, batch order, targets, augmentations and PGD starts.
     """
+
+    # What a run saved before a field existed did, where that differs from today's default
+    # (read by common.with_config_defaults: resume checks, benchmark caches).
+    PREDATED: ClassVar[dict[str, Any]] = {"distill_probe_steps": 0}
 
     eps: float = 0.3
     epochs: int = 10

@@ -225,9 +225,11 @@ def jsonable(obj: Any) -> Any:
 
 
 def with_config_defaults(config_class: type, saved: dict[str, Any]) -> dict[str, Any]:
-    """``saved`` (a config read back from JSON) with every field it predates set to the
-    dataclass default, as JSON values, so a run saved before a field existed compares equal
-    to one that sets the field to its default."""
+    """``saved`` (a config read back from JSON) with every field it predates set to what a
+    run of that time did: the value in the class's ``PREDATED`` mapping where the field was
+    added with another default than the one it has now (e.g. a feature that is on by default
+    but did not exist then), else the dataclass default, as JSON values. So a run saved
+    before a field existed compares equal to one that sets the field to what it did."""
     defaults = jsonable({f.name: f.default for f in dataclasses.fields(config_class)
                          if f.default is not dataclasses.MISSING})
-    return {**defaults, **saved}
+    return {**defaults, **getattr(config_class, "PREDATED", {}), **saved}
