@@ -10,12 +10,13 @@ import torch.nn.functional as F
 from gen_helpers import NUM_CLASSES, changed, snapshot, tiny_advgan, tiny_aigan, tiny_local_model
 from toy_task import make_toy_batch
 
+from advforge.data.augment import random_translate
 from advforge.errors import InputError
 from advforge.generative import AIGANTrainer, QueryOnly
 from advforge.generative.advgan import AdvGANTrainer
 from advforge.generative.aigan import AIGANConfig, train_aigan
 from advforge.generative.common import cw_target_loss
-from advforge.generative.distill import distillation_loss, query_gradient, random_shift
+from advforge.generative.distill import distillation_loss, query_gradient
 from advforge.generative.simclr import augment, nt_xent, pretrain_encoder
 from advforge.generative.targets import TargetSampler, sample_targets
 
@@ -465,18 +466,19 @@ def _shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return out
 
 
-def test_random_shift_translates_each_image_by_its_own_offset():
+def test_the_translation_passes_gradients_to_the_pixels_it_keeps():
+    """``local_shift`` backpropagates G's loss through random_translate (whose offsets
+    tests/training/test_augment.py checks): gradient 1 on every pixel kept, 0 on those
+    pushed out."""
     x = torch.rand(12, 2, 7, 9, requires_grad=True)
-    out = random_shift(x, 2, torch.Generator().manual_seed(5))
-    offsets = torch.randint(-2, 3, (2, 12), generator=torch.Generator().manual_seed(5))
+    out = random_translate(x, 2, torch.Generator().manual_seed(5))
+    out.sum().backward()
     for i in range(12):
-        assert torch.equal(out[i], _shifted(x[i].detach(), *offsets[:, i].tolist()))
-    assert len({tuple(o) for o in offsets.T.tolist()}) > 1  # offsets differ across images
-    out.sum().backward()  # a gather: gradient 1 on every pixel kept, 0 on those pushed out
-    for i in range(12):
-        assert torch.equal(x.grad[i], _shifted(_shifted(torch.ones(2, 7, 9),
-                                                        *offsets[:, i].tolist()),
-                                               *(-offsets[:, i]).tolist()))
+        moves = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                 if torch.equal(out[i], _shifted(x[i].detach(), dy, dx))]
+        assert moves  # a whole-pixel move within the budget
+        dy, dx = moves[0]
+        assert torch.equal(x.grad[i], _shifted(_shifted(torch.ones(2, 7, 9), dy, dx), -dy, -dx))
 
 
 def test_local_shift_moves_what_the_local_model_judges_not_what_g_forges(toy_model,

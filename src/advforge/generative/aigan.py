@@ -86,6 +86,7 @@ from torch import nn
 
 from advforge import __version__
 from advforge.attacks import create as create_attack
+from advforge.data.augment import random_translate
 from advforge.errors import InputError
 from advforge.generative import loop
 from advforge.generative.common import (
@@ -107,7 +108,6 @@ from advforge.generative.distill import (
     make_local_model,
     probe_attack,
     query_gradient,
-    random_shift,
 )
 from advforge.generative.ema import WeightAverage
 from advforge.generative.nets import (
@@ -179,7 +179,7 @@ class AIGANConfig:
             random whole-pixel offset of up to this many pixels before the local model judges
             it (Xie et al. 2019's input diversity, for transfer to the target's unknown
             architecture; 0 = off, the paper). See
-            :func:`~advforge.generative.distill.random_shift`.
+            :func:`~advforge.data.augment.random_translate`.
         query_samples: black-box only: antithetic NES direction pairs per generated image
             with which the target's own margin gradient is estimated from queries and added
             to G's target term (2 * query_samples extra queries per image and step; 0 = off,
@@ -410,7 +410,8 @@ class AIGANTrainer:
         cfg = self.cfg
         self.G.train()
         x_pert = self.G.perturb(x, t)  # (B, C, H, W), ||x_pert - x||_inf <= eps
-        judged = random_shift(x_pert, cfg.local_shift, self.rng) if cfg.local_shift else x_pert
+        # input diversity (local_shift): the same gather as the classifiers' shift augmentation
+        judged = random_translate(x_pert, cfg.local_shift, self.rng)  # identity when 0
         with model_mode(self.attacked, "eval"):
             logits = self.attacked(judged)  # (B, K)
         if cfg.target_loss == "cw":  # -Eq. 9 via the C&W margin

@@ -118,25 +118,6 @@ def probe_attack(eps: float, steps: int, kappa: float) -> Attack:
                          random_start=True, loss="cw", kappa=kappa)
 
 
-def random_shift(x: torch.Tensor, max_shift: int, rng: torch.Generator) -> torch.Tensor:
-    """Each image translated by its own random whole-pixel offset in [-max_shift, max_shift]^2,
-    zeros shifted in; differentiable in ``x`` (a gather of pixels, no interpolation).
-
-    The input diversity of Xie et al. (2019, "Improving Transferability of Adversarial
-    Examples with Input Diversity"): a perturbation that fools the substitute wherever the
-    digit sits relies less on the substitute's exact receptive fields, so it is likelier to
-    fool a model of another architecture.
-    """
-    b, _, h, w = x.shape
-    offsets = torch.randint(-max_shift, max_shift + 1, (2, b), generator=rng, device=x.device)
-    padded = F.pad(x, (max_shift,) * 4)  # (B, C, H + 2s, W + 2s)
-    rows = (torch.arange(h, device=x.device)[None, :] + max_shift - offsets[0][:, None])  # (B, H)
-    cols = (torch.arange(w, device=x.device)[None, :] + max_shift - offsets[1][:, None])  # (B, W)
-    index = torch.arange(b, device=x.device)[:, None, None]
-    picked = padded.permute(0, 2, 3, 1)[index, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
-    return picked.permute(0, 3, 1, 2)
-
-
 def make_local_model(
     arch: str | None,
     *,
