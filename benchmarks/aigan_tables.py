@@ -51,11 +51,10 @@ from advforge.generative import (
     fit_advgan,
     load_attacker,
 )
-from advforge.generative.aigan import train_aigan
+from advforge.generative.aigan import LOCAL_MODEL_DIR, train_aigan
 from advforge.generative.common import jsonable, predict, weights_hash, with_config_defaults
 from advforge.generative.state import has_training_state
 from advforge.models import load_model
-from advforge.models.io import save_model
 from advforge.utils.checkpoint import atomic_write_json, read_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,10 +245,7 @@ class Context:
         metrics = train_aigan(trainer, self.train, run_dir=run_dir,
                               resume=has_training_state(run_dir), progress=True,
                               dataset=self.s.dataset, target_run_dir=self.s.model_dir)
-        if trainer.distiller is not None:  # keep f_d for Table IV's transfer baselines
-            save_model(trainer.distiller.local, run_dir / "local_model", arch=trainer.local_arch,
-                       arch_kwargs={}, dataset=self.s.dataset, seed=cfg.seed, metrics={})
-        return run_dir, metrics
+        return run_dir, metrics  # a black-box run also holds f_d in run_dir / "local_model"
 
     def advgan(self) -> tuple[Path, dict[str, Any]]:
         run_dir = self.work / "advgan"
@@ -415,7 +411,7 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
     row = ctx.evaluate_all(attacker, "aigan_blackbox")
     row.update(train_seconds=metrics["train_seconds"], target_queries=metrics["target_queries"],
                config=_trained_with(run_dir))
-    local = load_model(run_dir / "local_model").to(ctx.device).eval()
+    local = load_model(run_dir / LOCAL_MODEL_DIR).to(ctx.device).eval()
     # Where black-box success is lost: the generator's success on the distilled f_d (what it
     # was trained against) and the share of those hits that carry over to the target, over
     # the pairs both models classify correctly before the attack.

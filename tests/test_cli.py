@@ -207,6 +207,15 @@ def test_train_attacker_dry_run_then_attack_with_it(kind, extra, files, model_di
         assert config["target"] == (3 if extra[1] == "3" else "all")
     elif extra:  # black-box: the probes were on, the query-only target never differentiated
         assert config["black_box"] and config["training"]["distill_probe_steps"] == 2
+        # the distilled substitute is kept as a classifier run, for transfer attacks on it
+        assert config["local_model"] == {"arch": "model_c", "run_dir": "local_model"}
+        from advforge.models import load_model
+
+        local = load_model(run / "local_model")
+        assert local.num_classes == 10 and local(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+        code = main(["attack", "--dry-run", "--quiet", "--model", str(run / "local_model"),
+                     "--attack", "fgsm", "--out", str(tmp_path / "on_local")])
+        assert code == 0, capsys.readouterr().err
     target = 3 if extra[1:] == ["3"] else 5
     save = tmp_path / "adv.safetensors"
     code = main(["attack", "--dry-run", "--quiet", "--model", str(model_dir), "--attack",

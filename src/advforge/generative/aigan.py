@@ -620,6 +620,29 @@ def _finish(trainer: AIGANTrainer, meta: dict[str, Any], xv: torch.Tensor, yv: t
             "training": jsonable(dataclasses.asdict(cfg)), "metrics": jsonable(metrics),
             "seed": cfg.seed, "version": __version__}
         if trainer.distiller is not None:
-            config["local_model"] = {"arch": trainer.local_arch}
+            config["local_model"] = {"arch": trainer.local_arch,
+                                     "run_dir": save_local_model(trainer, run_dir, dataset)}
         write_checkpoint(run_dir, trainer.served, config)
     return metrics
+
+
+LOCAL_MODEL_DIR = "local_model"
+
+
+def save_local_model(trainer: AIGANTrainer, run_dir: Path, dataset: str | None) -> str | None:
+    """Save black-box mode's distilled f_d as ``run_dir/local_model``, a classifier run that
+    ``load_model`` reads, so transfer attacks can be crafted on the substitute (Table IV's
+    baselines) without retraining it. Returns the directory's name, or None for an f_d that
+    is not a registry model (a caller-built ``local_model``), which could not be rebuilt."""
+    from advforge import models
+    from advforge.models.io import save_model
+
+    assert trainer.distiller is not None
+    if trainer.local_arch not in models.names():
+        log.warning("local model %s is not a registry model: not saved", trainer.local_arch)
+        return None
+    save_model(trainer.distiller.local, run_dir / LOCAL_MODEL_DIR, arch=trainer.local_arch,
+               arch_kwargs={}, dataset=dataset or "", seed=trainer.cfg.seed,
+               metrics={"target_queries": trainer.oracle.queries},
+               extra={"distilled_from": "the query-only target of the AI-GAN run beside"})
+    return LOCAL_MODEL_DIR
