@@ -621,7 +621,8 @@ def _finish(trainer: AIGANTrainer, meta: dict[str, Any], xv: torch.Tensor, yv: t
             "seed": cfg.seed, "version": __version__}
         if trainer.distiller is not None:
             config["local_model"] = {"arch": trainer.local_arch,
-                                     "run_dir": save_local_model(trainer, run_dir, dataset)}
+                                     "run_dir": save_local_model(trainer, run_dir, dataset,
+                                                                 meta["queries"])}
         write_checkpoint(run_dir, trainer.served, config)
     return metrics
 
@@ -629,7 +630,8 @@ def _finish(trainer: AIGANTrainer, meta: dict[str, Any], xv: torch.Tensor, yv: t
 LOCAL_MODEL_DIR = "local_model"
 
 
-def save_local_model(trainer: AIGANTrainer, run_dir: Path, dataset: str | None) -> str | None:
+def save_local_model(trainer: AIGANTrainer, run_dir: Path, dataset: str | None,
+                     queries: int) -> str | None:
     """Save black-box mode's distilled f_d as ``run_dir/local_model``, a classifier run that
     ``load_model`` reads, so transfer attacks can be crafted on the substitute (Table IV's
     baselines) without retraining it. Returns the directory's name, or None for an f_d that
@@ -643,6 +645,6 @@ def save_local_model(trainer: AIGANTrainer, run_dir: Path, dataset: str | None) 
         return None
     save_model(trainer.distiller.local, run_dir / LOCAL_MODEL_DIR, arch=trainer.local_arch,
                arch_kwargs={}, dataset=dataset or "", seed=trainer.cfg.seed,
-               metrics={"target_queries": trainer.oracle.queries},
+               metrics={"target_queries": queries},
                extra={"distilled_from": "the query-only target of the AI-GAN run beside"})
     return LOCAL_MODEL_DIR
