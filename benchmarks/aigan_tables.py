@@ -411,6 +411,8 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
     row = ctx.evaluate_all(attacker, "aigan_blackbox")
     row.update(train_seconds=metrics["train_seconds"], target_queries=metrics["target_queries"],
                config=_trained_with(run_dir))
+    if "select" in metrics.get("phases", {}):  # local_arch=auto: which substitute, and why
+        row["local_selection"] = metrics["phases"]["select"]
     local = load_model(run_dir / LOCAL_MODEL_DIR).to(ctx.device).eval()
     # Where black-box success is lost: the generator's success on the distilled f_d (what it
     # was trained against) and the share of those hits that carry over to the target, over
@@ -542,6 +544,10 @@ def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
         pb = PAPER["table4"]["aigan"].get(arch) if mnist else None
         print(f"Table IV (black-box, targeted): AI-GAN {_pct(bb['success'])} "
               f"(paper {_paper(pb)}), {bb['target_queries']} target queries")
+        if sel := bb.get("local_selection"):
+            scores = ", ".join(f"{a} {_pct(v)}" for a, v in sel["scores"].items())
+            print(f"  local model chosen by targeted transfer (local_arch=auto): {sel['arch']} "
+                  f"({scores})")
         if sp := bb.get("split"):
             print(f"  on the distilled local model {_pct(sp['success_on_local'])}; of those "
                   f"hits {_pct(sp['target_hit_given_local_hit'])} also hit the target")

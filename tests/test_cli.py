@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from advforge.cli import main
+from advforge.generative.substitute import SMALL_IMAGE_CANDIDATES
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +187,7 @@ def test_every_demo_attack_spec_builds():
 
 @pytest.mark.parametrize("kind, extra, files", [
     ("aigan", [], ["generator.safetensors", "config.json"]),
-    ("aigan", ["--black-box", "--distill-probe-steps", "2"],
+    ("aigan", ["--black-box", "--distill-probe-steps", "2", "--local-arch", "auto"],
      ["generator.safetensors", "config.json"]),
     ("advgan", ["--target", "3"], ["generator.safetensors", "config.json"]),
     ("advgan", ["--target", "all"], [f"target_{t}/generator.safetensors" for t in range(10)]),
@@ -207,11 +208,18 @@ def test_train_attacker_dry_run_then_attack_with_it(kind, extra, files, model_di
         assert config["target"] == (3 if extra[1] == "3" else "all")
     elif extra:  # black-box: the probes were on, the query-only target never differentiated
         assert config["black_box"] and config["training"]["distill_probe_steps"] == 2
+        # --local-arch auto distilled every candidate and kept the one whose targeted
+        # examples transferred best to the target, recording every score
+        select = config["metrics"]["phases"]["select"]
+        assert set(select["scores"]) == set(SMALL_IMAGE_CANDIDATES)
+        assert select["scores"][select["arch"]] == max(select["scores"].values())
         # the distilled substitute is kept as a classifier run, for transfer attacks on it
-        assert config["local_model"] == {"arch": "model_c", "run_dir": "local_model"}
+        assert config["local_model"] == {"arch": select["arch"], "run_dir": "local_model"}
         from advforge.models import load_model
 
         local = load_model(run / "local_model")
+        assert json.loads((run / "local_model" / "config.json").read_text())["arch"] == \
+            select["arch"]
         assert local.num_classes == 10 and local(torch.rand(2, 1, 28, 28)).shape == (2, 10)
         code = main(["attack", "--dry-run", "--quiet", "--model", str(run / "local_model"),
                      "--attack", "fgsm", "--out", str(tmp_path / "on_local")])
@@ -236,3 +244,4 @@ def test_train_attacker_bad_target(extra, mentions, model_dir, tmp_path, capsys)
     _fails(["train-attacker", "advgan", "--dry-run", "--model", str(model_dir), *extra,
             "--out", str(tmp_path / "run")], capsys, mentions=mentions)
     assert not (tmp_path / "run").exists()
+

@@ -194,7 +194,8 @@ def test_config_validation():
         with pytest.raises(InputError):
             tiny_aigan(**bad)
     # An unknown substitute is refused before anything trains, naming the field.
-    with pytest.raises(InputError, match="local_arch 'nosuch' is not a model; known: .*model_c"):
+    with pytest.raises(InputError,
+                       match="local_arch 'nosuch' is not a model or 'auto'; known: .*model_c"):
         tiny_aigan(black_box=True, local_arch="nosuch")
     assert tiny_aigan(local_arch="model_a").local_arch == "model_a"
     for bad in ({"target": -1}, {"target": "some"}, {"eps": 2}, {"g_output": "relu"},

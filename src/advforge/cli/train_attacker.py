@@ -25,7 +25,8 @@ from advforge.utils.seed import seed_everything
 
 # --dry-run: the whole pipeline on the synthetic split in seconds.
 DRY_RUN_OVERRIDES = {"epochs": 1, "batch_size": 32, "g_ch": 8, "d_ch": 8, "eval_size": 32,
-                     "pretrain_epochs": 1, "distill_warmup_epochs": 1, "attacker_steps": 2}
+                     "pretrain_epochs": 1, "distill_warmup_epochs": 1, "attacker_steps": 2,
+                     "local_select_images": 32}
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -121,7 +121,8 @@ from advforge.generative.nets import (
 )
 from advforge.generative.parallel import sum_over_ranks
 from advforge.generative.simclr import pretrain_encoder
-from advforge.generative.state import write_checkpoint
+from advforge.generative.state import has_training_state, read_training_meta, write_checkpoint
+from advforge.generative.substitute import AUTO, candidate_archs, select_substitute
 from advforge.generative.targets import TargetSampler, sample_targets
 from advforge.utils.modes import model_mode
 
@@ -159,7 +160,12 @@ class AIGANConfig:
         pretrain_lr: SimCLR Adam learning rate.
         tau: SimCLR temperature of Eq. 11 (paper: 0.5).
         black_box: dynamic distillation (Sec. V-D): attack a local model, query the target.
-        local_arch: registry name of the local model; None = Model C (<= 28 px) / ResNet20.
+        local_arch: registry name of the local model; None = the paper's Model C (<= 28 px)
+            / ResNet20; ``"auto"`` = the candidate whose distilled copy's targeted PGD
+            examples transfer best to the target, measured with queries before the GAN
+            starts (:mod:`.substitute`).
+        local_select_images: images ``local_arch="auto"`` measures each candidate's transfer
+            on (one query each per candidate).
         distill_lr: Adam rate of the local model.
         distill_steps: distillation updates of f_d after every AI-GAN update.
         distill_temperature: softmax temperature of the distillation loss (1 = plain KL on
@@ -240,6 +246,7 @@ class AIGANConfig:
     tau: float = 0.5
     black_box: bool = False
     local_arch: str | None = None
+    local_select_images: int = 512
     distill_lr: float = 0.001
     distill_steps: int = 1
     distill_temperature: float = 1.0
@@ -281,7 +288,7 @@ class AIGANConfig:
             raise InputError(f"query_sigma must be > 0, got {self.query_sigma}")
         if not (self.query_weight >= 0 and math.isfinite(self.query_weight)):
             raise InputError(f"query_weight must be >= 0, got {self.query_weight}")
-        for name in ("attacker_steps", "distill_steps"):
+        for name in ("attacker_steps", "distill_steps", "local_select_images"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("pretrain_lr", "distill_lr", "distill_temperature", "tau"):
@@ -303,12 +310,12 @@ class AIGANConfig:
         if self.disc_terms_schedule not in ("constant", "cosine"):
             raise InputError("disc_terms_schedule must be constant or cosine, got "
                              f"{self.disc_terms_schedule!r}")
-        if self.local_arch is not None:
+        if self.local_arch is not None and self.local_arch != AUTO:
             from advforge import models  # the registry imports the package's nets
 
             if self.local_arch not in models.names():
-                raise InputError(f"local_arch {self.local_arch!r} is not a model; known: "
-                                 f"{', '.join(models.names())}")
+                raise InputError(f"local_arch {self.local_arch!r} is not a model or 'auto'; "
+                                 f"known: {', '.join(models.names())}")
 
     @property
     def pgd_step_size(self) -> float:
@@ -358,22 +365,42 @@ class AIGANTrainer:
         self.distiller: Distiller | None = None
         if cfg.black_box:
             mean, std = data_stats or ([0.5] * in_channels, [0.5] * in_channels)
-            self.local_arch = cfg.local_arch or ("model_c" if image_size <= 28 else "resnet20")
-            if local_model is None:
-                local_model = make_local_model(
-                    self.local_arch, num_classes=num_classes, in_channels=in_channels,
-                    image_size=image_size, mean=mean, std=std)
-            else:
-                self.local_arch = type(getattr(local_model, "net", local_model)).__name__
+            self.image_shape = (in_channels, image_size)
+            self.local_stats = (mean, std)
             self.oracle = QueryOnly(target)  # the only handle on the target from here on
-            self.distiller = Distiller(self.oracle, local_model.to(device), lr=cfg.distill_lr,
-                                       temperature=cfg.distill_temperature,
-                                       miss_weight=cfg.distill_miss_weight)
-            self.attacked, self.judge = local_model, self.oracle
+            if local_model is None:
+                # "auto" starts from the first candidate (the paper's); _pre_phases chooses
+                arch = (candidate_archs(image_size)[0] if cfg.local_arch == AUTO
+                        else cfg.local_arch or ("model_c" if image_size <= 28 else "resnet20"))
+                self.use_local(arch)
+            elif cfg.local_arch == AUTO:
+                raise InputError("local_arch='auto' chooses the local model itself: pass "
+                                 "no local_model, or a local_arch other than 'auto'")
+            else:
+                self.use_local(type(getattr(local_model, "net", local_model)).__name__,
+                               self.new_distiller(local_model))
             self.prober = (probe_attack(cfg.eps, cfg.distill_probe_steps, cfg.kappa)
                            if cfg.distill_probe_steps else None)
         else:
             self.attacked = self.judge = target
+
+    def build_local(self, arch: str) -> nn.Module:
+        """A fresh, untrained local model of a registry architecture, sized for the data."""
+        (in_channels, image_size), (mean, std) = self.image_shape, self.local_stats
+        return make_local_model(arch, num_classes=self.num_classes, in_channels=in_channels,
+                                image_size=image_size, mean=mean, std=std).to(self.device)
+
+    def new_distiller(self, local: nn.Module) -> Distiller:
+        """The run's distiller (its optimizer, temperature, miss weight) around ``local``."""
+        cfg = self.cfg
+        return Distiller(self.oracle, local.to(self.device), lr=cfg.distill_lr,
+                         temperature=cfg.distill_temperature, miss_weight=cfg.distill_miss_weight)
+
+    def use_local(self, arch: str, distiller: Distiller | None = None) -> None:
+        """Attack the local model ``arch`` (a fresh one unless ``distiller`` holds it)."""
+        self.local_arch = arch
+        self.distiller = distiller or self.new_distiller(self.build_local(arch))
+        self.attacked, self.judge = self.distiller.local, self.oracle
 
     @classmethod
     def for_data(cls, cfg: AIGANConfig, target: nn.Module, train: Any, *,
@@ -524,6 +551,21 @@ def _pre_phases(trainer: AIGANTrainer, x: torch.Tensor, meta: dict[str, Any],
             lr=cfg.pretrain_lr, tau=cfg.tau, rng=trainer.rng, progress=progress)
         meta["seconds"]["pretrain"] = meta["phases"]["pretrain"]["seconds"]
         loop.save(trainer, run_dir, meta)
+    if (trainer.distiller is not None and cfg.local_arch == AUTO
+            and "select" not in meta["phases"]):
+        choice = select_substitute(
+            trainer.oracle, x, candidates=candidate_archs(x.shape[-1]),
+            build=trainer.build_local, make_distiller=trainer.new_distiller,
+            epochs=cfg.distill_warmup_epochs, batch_size=cfg.batch_size, eps=cfg.eps,
+            kappa=cfg.kappa, seed=cfg.seed, score_images=cfg.local_select_images)
+        log.info("local model: %s chosen (targeted transfer %s)", choice.arch, choice.scores)
+        trainer.use_local(choice.arch, choice.distiller)
+        # the winner's selection distillation is the run's warm-up
+        meta["phases"]["select"] = choice.record()
+        meta["phases"]["warmup"] = {"kl": choice.warmup_kl[choice.arch]}
+        meta["seconds"]["select_local"] = choice.seconds
+        meta["queries"] += choice.queries  # each rank queries the same images: count once
+        loop.save(trainer, run_dir, meta)
     if trainer.distiller is not None and "warmup" not in meta["phases"]:
         start, q0 = time.perf_counter(), trainer.oracle.queries
         kl = trainer.distiller.warmup(x, epochs=cfg.distill_warmup_epochs,
@@ -533,6 +575,14 @@ def _pre_phases(trainer: AIGANTrainer, x: torch.Tensor, meta: dict[str, Any],
         meta["seconds"]["distill_warmup"] = time.perf_counter() - start
         meta["queries"] += sum_over_ranks(trainer.oracle.queries - q0)
         loop.save(trainer, run_dir, meta)
+
+
+def saved_local_choice(run_dir: Path) -> str | None:
+    """The local architecture a ``local_arch="auto"`` run chose, from its training state
+    (None before the choice was made or without a state)."""
+    if not has_training_state(run_dir):
+        return None
+    return read_training_meta(run_dir).get("phases", {}).get("select", {}).get("arch")
 
 
 def fit(
@@ -586,6 +636,10 @@ def train_aigan(
                 "run_dir": str(target_run_dir) if target_run_dir is not None else None,
                 "arch": run_arch(target_run_dir) or trainer.target_identity["arch"]}
     run_dir = Path(run_dir) if run_dir is not None else None
+    if resume and run_dir is not None and cfg.black_box and cfg.local_arch == AUTO:
+        chosen = saved_local_choice(run_dir)  # rebuild the chosen f_d before its weights load
+        if chosen is not None:
+            trainer.use_local(chosen)
     meta = loop.start(trainer, run_dir, resume)
     _pre_phases(trainer, x, meta, run_dir, progress)
     loop.train_epochs(trainer, x, y, xv, yv, meta, run_dir, progress, "aigan")

@@ -66,6 +66,11 @@ class QueryOnly(nn.Module):
         return probs.detach()
 
 
+def query_all(oracle: QueryOnly, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """The target's probabilities (N, K) on every image of ``x``, queried once in chunks."""
+    return torch.cat([oracle(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+
 def query_gradient(
     oracle: QueryOnly, x: torch.Tensor, t: torch.Tensor, *, samples: int, sigma: float,
     kappa: float, rng: torch.Generator,
@@ -180,12 +185,15 @@ class Distiller:
         self.temperature, self.miss_weight = temperature, miss_weight
         self.optimizer = torch.optim.Adam(local.parameters(), lr=lr)
 
-    def step(self, x: torch.Tensor, targets: torch.Tensor | None = None) -> dict[str, float]:
+    def step(self, x: torch.Tensor, targets: torch.Tensor | None = None,
+             answers: torch.Tensor | None = None) -> dict[str, float]:
         """One distillation update on the images ``x`` (B, C, H, W); returns loss, agreement.
 
         ``targets`` (B,) are the attack's target classes of generated images and -1 for clean
-        ones; with ``miss_weight != 1`` they mark the misses to down-weight."""
-        p_target = self.oracle(x)  # (B, K), detached, no graph through the target
+        ones; with ``miss_weight != 1`` they mark the misses to down-weight. ``answers``
+        (B, K) are the target's probabilities on ``x`` when already queried (else queried)."""
+        # (B, K), detached, no graph through the target
+        p_target = self.oracle(x) if answers is None else answers.detach()
         weights = None
         if targets is not None and self.miss_weight != 1.0:
             miss = (targets >= 0) & (p_target.argmax(1) != targets)
@@ -202,18 +210,19 @@ class Distiller:
 
     def warmup(
         self, x: torch.Tensor, *, epochs: int, batch_size: int, rng: torch.Generator,
-        progress: Any = None,
+        progress: Any = None, answers: torch.Tensor | None = None,
     ) -> list[float]:
         """Distil on clean training images before the GAN starts, so the generator's first
         updates attack a model that already mimics the target (a static-distillation start;
-        the paper leaves f_d's initialisation open)."""
-        dummy = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        the paper leaves f_d's initialisation open). ``answers`` (N, K): the target's
+        probabilities on ``x`` if already queried (:func:`query_all`), else each batch is."""
+        index = torch.arange(x.shape[0], device=x.device)
         bar = ProgressReporter(progress, epochs * math.ceil(x.shape[0] / batch_size), "distil")
         history = []
         for epoch in range(epochs):
             stats = []
-            for xb, _ in iterate_batches(x, dummy, batch_size, rng):
-                stats.append(self.step(xb))
+            for xb, ib in iterate_batches(x, index, batch_size, rng):
+                stats.append(self.step(xb, answers=None if answers is None else answers[ib]))
                 bar.update({"phase": "distill", "epoch": epoch, **stats[-1]})
             history.append(sum(s["distill_kl"] for s in stats) / max(len(stats), 1))
             log.info("distillation warm-up epoch %d/%d: KL %.4f, agreement %.3f", epoch + 1,

@@ -95,6 +95,19 @@ def has_training_state(run_dir: str | Path) -> bool:
     return (Path(run_dir) / STATE_FILE).is_file()
 
 
+def read_training_meta(run_dir: str | Path) -> dict[str, Any]:
+    """The bookkeeping (``meta``) of a saved training state, without restoring anything.
+
+    Raises:
+        CheckpointError: the file is missing or corrupt.
+    """
+    path = Path(run_dir) / STATE_FILE
+    _, info = read_state_file(path, STATE_FORMAT)
+    if "meta" not in info:
+        raise CheckpointError(f"corrupt training state {path}: incomplete")
+    return info["meta"]
+
+
 def load_training_state(
     run_dir: str | Path,
     *,

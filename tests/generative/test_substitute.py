@@ -1,0 +1,108 @@
+"""``local_arch="auto"``: the substitute is chosen from the target's answers alone."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from gen_helpers import changed, snapshot, tiny_aigan, tiny_local_model
+from toy_task import make_toy_batch
+
+from advforge.errors import InputError
+from advforge.generative import AIGANTrainer, QueryOnly
+from advforge.generative import aigan as aigan_module
+from advforge.generative.aigan import train_aigan
+from advforge.generative.distill import Distiller
+from advforge.generative.state import read_training_meta
+from advforge.generative.substitute import (
+    SMALL_IMAGE_CANDIDATES,
+    candidate_archs,
+    select_substitute,
+)
+
+
+def _builder(target):
+    """'copy' is the target's own weights (its examples transfer as white-box ones do);
+    'mlp' is an untrained two-layer perceptron."""
+    def build(arch):
+        if arch == "copy":
+            return copy.deepcopy(target)
+        return tiny_local_model(seed=1)
+    return build
+
+
+def test_the_candidate_whose_examples_fool_the_target_is_chosen(toy_model):
+    oracle = QueryOnly(toy_model)
+    x, _ = make_toy_batch(64, seed=3)
+    target0 = snapshot(toy_model)
+    choice = select_substitute(
+        oracle, x, candidates=("mlp", "copy"), build=_builder(toy_model),
+        make_distiller=lambda m: Distiller(oracle, m, lr=1e-3), epochs=1, batch_size=16,
+        eps=0.3, kappa=5.0, seed=0, score_images=32)
+    assert choice.arch == "copy" and choice.distiller.local is not None
+    assert set(choice.scores) == {"mlp", "copy"}
+    assert choice.scores["copy"] > choice.scores["mlp"]
+    assert choice.scores["copy"] >= 0.9  # a copy's targeted PGD fools the original
+    assert set(choice.warmup_kl) == {"mlp", "copy"} and len(choice.warmup_kl["copy"]) == 1
+    # one query per clean image, shared, then the score's examples for each candidate
+    assert choice.queries == oracle.queries == 64 + 2 * 32
+    assert not changed(target0, toy_model)
+    assert all(p.grad is None for p in toy_model.parameters())
+    record = choice.record()
+    assert record["arch"] == "copy" and record["queries"] == 128
+
+
+def test_a_tie_keeps_the_first_candidate(toy_model):
+    oracle = QueryOnly(toy_model)
+    x, _ = make_toy_batch(32, seed=3)
+    choice = select_substitute(
+        oracle, x, candidates=("copy", "copy2"), build=lambda a: copy.deepcopy(toy_model),
+        make_distiller=lambda m: Distiller(oracle, m, lr=1e-3), epochs=1, batch_size=16,
+        eps=0.3, kappa=5.0, seed=0, score_images=16)
+    assert choice.scores["copy"] == choice.scores["copy2"] and choice.arch == "copy"
+
+
+def test_candidates_by_image_size():
+    assert candidate_archs(28)[0] == "model_c"  # the paper's MNIST choice first
+    assert candidate_archs(32)[0] == "resnet20"  # and its CIFAR one
+    assert "model_b" in SMALL_IMAGE_CANDIDATES
+
+
+@pytest.fixture
+def toy_candidates(monkeypatch, toy_model):
+    """Make 'auto' choose between the toy candidates above (the registry's need 28 px)."""
+    monkeypatch.setattr(aigan_module, "candidate_archs", lambda size: ("mlp", "copy"))
+    build = _builder(toy_model)
+    monkeypatch.setattr(AIGANTrainer, "build_local",
+                        lambda self, arch: build(arch).to(self.device))
+
+
+def test_auto_run_trains_against_the_chosen_substitute_and_resumes_it(toy_model,
+                                                                      toy_candidates,
+                                                                      tmp_path):
+    x, y = make_toy_batch(64, seed=3)
+    cfg = tiny_aigan(black_box=True, local_arch="auto", distill_probe_steps=0)
+    trainer = AIGANTrainer.for_data(cfg, toy_model, (x, y))
+    assert trainer.local_arch == "mlp"  # the first candidate until the choice is made
+    metrics = train_aigan(trainer, (x, y), run_dir=tmp_path / "run")
+    assert trainer.local_arch == "copy" and trainer.attacked is trainer.distiller.local
+    select = metrics["phases"]["select"]
+    assert select["arch"] == "copy" and set(select["scores"]) == {"mlp", "copy"}
+    assert metrics["phases"]["warmup"]["kl"] == select["warmup_kl"]["copy"]
+    assert metrics["target_queries"] >= select["queries"] > 0
+    assert read_training_meta(tmp_path / "run")["phases"]["select"]["arch"] == "copy"
+    # resuming rebuilds the chosen architecture before its weights load, and chooses no more
+    longer = tiny_aigan(black_box=True, local_arch="auto", distill_probe_steps=0, epochs=2)
+    again = AIGANTrainer.for_data(longer, toy_model, (x, y))
+    metrics2 = train_aigan(again, (x, y), run_dir=tmp_path / "run", resume=True)
+    assert again.local_arch == "copy" and len(metrics2["history"]) == 2
+    assert metrics2["phases"]["select"] == select
+
+
+def test_auto_refuses_a_caller_built_local_model(toy_model):
+    x, y = make_toy_batch(32, seed=3)
+    with pytest.raises(InputError, match="chooses the local model itself"):
+        AIGANTrainer.for_data(tiny_aigan(black_box=True, local_arch="auto"), toy_model, (x, y),
+                              local_model=tiny_local_model())
+    with pytest.raises(InputError, match="not a model or 'auto'"):
+        tiny_aigan(black_box=True, local_arch="automatic")
