@@ -99,10 +99,13 @@ def test_auto_run_trains_against_the_chosen_substitute_and_resumes_it(toy_model,
     assert metrics2["phases"]["select"] == select
 
 
-def test_auto_refuses_a_caller_built_local_model(toy_model):
+def test_a_caller_built_local_model_is_used_as_it_is_under_auto(toy_model):
     x, y = make_toy_batch(32, seed=3)
-    with pytest.raises(InputError, match="chooses the local model itself"):
-        AIGANTrainer.for_data(tiny_aigan(black_box=True, local_arch="auto"), toy_model, (x, y),
-                              local_model=tiny_local_model())
+    local = tiny_local_model()
+    trainer = AIGANTrainer.for_data(tiny_aigan(black_box=True, local_arch="auto"), toy_model,
+                                    (x, y), local_model=local)
+    assert trainer.distiller.local is local and not trainer.selects_local
+    metrics = train_aigan(trainer, (x, y))
+    assert trainer.distiller.local is local and "select" not in metrics["phases"]
     with pytest.raises(InputError, match="not a model or 'auto'"):
         tiny_aigan(black_box=True, local_arch="automatic")

@@ -330,7 +330,8 @@ class AIGANTrainer:
         target: the target classifier (images in [0, 1] -> logits). In black-box mode it is
             only ever called through :class:`QueryOnly`.
         num_classes, in_channels, image_size: the data's shape.
-        local_model: the local model f_d for black-box mode (built from the registry if None).
+        local_model: the local model f_d for black-box mode, used as it is (if None, built
+            from the registry, or chosen among candidates with ``local_arch="auto"``).
         data_stats: per-channel (mean, std) of the training images, for the local model.
     """
 
@@ -363,20 +364,20 @@ class AIGANTrainer:
         self.disc_factor = 1.0  # scales Eq. 10 and -L_S in G's loss; set by schedule()
         self.targets = TargetSampler(num_classes, cfg.target_focus).to(device)
         self.distiller: Distiller | None = None
+        self.selects_local = False
         if cfg.black_box:
             mean, std = data_stats or ([0.5] * in_channels, [0.5] * in_channels)
             self.image_shape = (in_channels, image_size)
             self.local_stats = (mean, std)
             self.oracle = QueryOnly(target)  # the only handle on the target from here on
+            # "auto" (unless the caller built f_d) chooses in _pre_phases, from queries; until
+            # then f_d is the first candidate, the paper's choice
+            self.selects_local = cfg.local_arch == AUTO and local_model is None
             if local_model is None:
-                # "auto" starts from the first candidate (the paper's); _pre_phases chooses
                 arch = (candidate_archs(image_size)[0] if cfg.local_arch == AUTO
                         else cfg.local_arch or ("model_c" if image_size <= 28 else "resnet20"))
                 self.use_local(arch)
-            elif cfg.local_arch == AUTO:
-                raise InputError("local_arch='auto' chooses the local model itself: pass "
-                                 "no local_model, or a local_arch other than 'auto'")
-            else:
+            else:  # a caller-built f_d is used as it is, whatever local_arch says
                 self.use_local(type(getattr(local_model, "net", local_model)).__name__,
                                self.new_distiller(local_model))
             self.prober = (probe_attack(cfg.eps, cfg.distill_probe_steps, cfg.kappa)
@@ -551,8 +552,7 @@ def _pre_phases(trainer: AIGANTrainer, x: torch.Tensor, meta: dict[str, Any],
             lr=cfg.pretrain_lr, tau=cfg.tau, rng=trainer.rng, progress=progress)
         meta["seconds"]["pretrain"] = meta["phases"]["pretrain"]["seconds"]
         loop.save(trainer, run_dir, meta)
-    if (trainer.distiller is not None and cfg.local_arch == AUTO
-            and "select" not in meta["phases"]):
+    if trainer.distiller is not None and trainer.selects_local and "select" not in meta["phases"]:
         choice = select_substitute(
             trainer.oracle, x, candidates=candidate_archs(x.shape[-1]),
             build=trainer.build_local, make_distiller=trainer.new_distiller,
@@ -636,7 +636,7 @@ def train_aigan(
                 "run_dir": str(target_run_dir) if target_run_dir is not None else None,
                 "arch": run_arch(target_run_dir) or trainer.target_identity["arch"]}
     run_dir = Path(run_dir) if run_dir is not None else None
-    if resume and run_dir is not None and cfg.black_box and cfg.local_arch == AUTO:
+    if resume and run_dir is not None and cfg.black_box and trainer.selects_local:
         chosen = saved_local_choice(run_dir)  # rebuild the chosen f_d before its weights load
         if chosen is not None:
             trainer.use_local(chosen)
