@@ -160,10 +160,10 @@ class AIGANConfig:
         pretrain_lr: SimCLR Adam learning rate.
         tau: SimCLR temperature of Eq. 11 (paper: 0.5).
         black_box: dynamic distillation (Sec. V-D): attack a local model, query the target.
-        local_arch: registry name of the local model; None = the paper's Model C (<= 28 px)
-            / ResNet20; ``"auto"`` = the candidate whose distilled copy's targeted PGD
-            examples transfer best to the target, measured with queries before the GAN
-            starts (:mod:`.substitute`).
+        local_arch: black-box only: the local model. ``"auto"`` (default) = the candidate
+            whose distilled copy's targeted PGD examples transfer best to the target,
+            measured with queries before the GAN starts (:mod:`.substitute`); a registry
+            name fixes it; None = the paper's Model C (<= 28 px) / ResNet20.
         local_select_images: images ``local_arch="auto"`` measures each candidate's transfer
             on (one query each per candidate).
         distill_lr: Adam rate of the local model.
@@ -220,7 +220,7 @@ class AIGANConfig:
 
     # What a run saved before a field existed did, where that differs from today's default
     # (read by common.with_config_defaults: resume checks, benchmark caches).
-    PREDATED: ClassVar[dict[str, Any]] = {"distill_probe_steps": 0}
+    PREDATED: ClassVar[dict[str, Any]] = {"distill_probe_steps": 0, "local_arch": None}
 
     eps: float = 0.3
     epochs: int = 10
@@ -245,7 +245,7 @@ class AIGANConfig:
     pretrain_lr: float = 0.001
     tau: float = 0.5
     black_box: bool = False
-    local_arch: str | None = None
+    local_arch: str | None = AUTO
     local_select_images: int = 512
     distill_lr: float = 0.001
     distill_steps: int = 1
