@@ -18,6 +18,7 @@ from advforge.models.io import save_model
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "aigan_tables.py"
 TRANSFER = SCRIPT.with_name("substitute_transfer.py")
+SELECTION = SCRIPT.with_name("substitute_selection.py")
 TINY = ["--n-eval", "12", "--train-limit", "48", "--epochs", "1", "--advgan-epochs", "1",
         "--pgd-steps", "2", "--timing-n", "12", "--transfer-n", "6", "--cw-n", "2",
         "--repeats", "1",
@@ -79,6 +80,11 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     assert split["pairs"] > 0 and all(0 <= split[k] <= 1 for k in (
         "success_on_local", "success_on_target", "target_hit_given_local_hit"))
     assert "also hit the target" in proc.stdout
+    # the default local_arch=auto chose f_d among the candidates and recorded why
+    chosen = bb["local_selection"]
+    assert chosen["arch"] in chosen["scores"] and len(chosen["scores"]) == 4
+    assert bb["config"]["local_arch"] == "auto"
+    assert f"local_arch=auto): {chosen['arch']}" in proc.stdout
     cross = bb["whitebox_generator_on_local"]  # the white-box part ran first in the same run
     assert cross["pairs"] > 0 and all(0 <= cross[k] <= 1 for k in (
         "success_on_local", "success_on_target"))
@@ -246,3 +252,25 @@ def test_a_cached_attacker_trained_with_other_settings_is_refused(tmp_path, targ
     assert "g_ch: 4 -> 6" in proc.stderr
     proc = _run(*common, "--parts", "advgan", "--fresh", "--advgan-epochs", "2")
     assert proc.returncode == 2 and "epochs: 1 -> 2" in proc.stderr
+
+
+def test_substitute_selection_scores_every_candidate(tmp_path, target_dir):
+    """benchmarks/substitute_selection.py runs the selection a black-box run makes and writes
+    each candidate's score; the chosen one has the best."""
+    out = tmp_path / "selection.json"
+    proc = subprocess.run(
+        [sys.executable, str(SELECTION), "--dataset", "mnist5k", "--target", f"b={target_dir}",
+         "--train-limit", "48", "--threads", "1", "--gan", "distill_warmup_epochs=1",
+         "--gan", "local_select_images=16", "--out", str(out)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    row = report["results"]["b"]
+    assert report["train_images"] == 48 and report["eps"] == 0.3
+    assert set(row["scores"]) == {"model_c", "model_a", "model_b", "lenet5"}
+    assert row["scores"][row["arch"]] == max(row["scores"].values())
+    assert row["queries"] == 48 + 4 * 16  # one round of clean queries, then 16 per candidate
+    assert f"-> {row['arch']}" in proc.stdout
+    bad = subprocess.run([sys.executable, str(SELECTION), "--dataset", "mnist5k", "--target",
+                          "nameless"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "NAME=RUN_DIR" in bad.stderr
