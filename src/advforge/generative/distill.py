@@ -2,10 +2,11 @@
 
 The target is reachable only through :class:`QueryOnly`: images in, detached probabilities
 out, under ``torch.no_grad()``. A local model f_d (the paper's: Model C for 28x28 data,
-ResNet20 for 32x32; by default chosen from candidates by queries, :mod:`.substitute`) distils those probabilities on clean and generated images and is updated after every AI-GAN
+ResNet20 for 32x32; by default chosen from candidates by queries, :mod:`.substitute`)
+distils those probabilities on clean and generated images and is updated after every AI-GAN
 update ("similar to adversarial training, f_d is updated every time after updating AI-GAN");
-the generator attacks f_d in white-box fashion. The distillation loss is
-KL(p_target || p_local), i.e. soft cross-entropy up to the target's (constant) entropy.
+the generator attacks f_d in white-box fashion. The distillation loss is KL(p_target ||
+p_local), i.e. soft cross-entropy up to the target's (constant) entropy.
 
 Optionally (``query_samples > 0``, off by default: not in the paper) the generator also gets
 an estimate of the *target's* own gradient, from queries alone: :func:`query_gradient` is the
