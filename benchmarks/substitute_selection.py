@@ -31,13 +31,7 @@ from advforge.utils.checkpoint import atomic_write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aigan_tables import parse_overrides  # noqa: E402 (the benchmarks' shared --gan parser)
-
-
-def _named(spec: str) -> tuple[str, str]:
-    name, sep, path = spec.partition("=")
-    if not sep or not name or not path:
-        raise AdvforgeError(f"--target wants NAME=RUN_DIR, got {spec!r}")
-    return name, path
+from substitute_transfer import _named  # noqa: E402 (NAME=RUN_DIR, as there)
 
 
 def select_for(target: torch.nn.Module, cfg: AIGANConfig, x: torch.Tensor,
@@ -74,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = AIGANConfig(**{"eps": args.eps or splits.default_eps, "black_box": True,
                              **parse_overrides(args.gan)})
         results: dict[str, Any] = {}
-        for name, path in (_named(s) for s in args.target):
+        for name, path in (_named(s, "--target") for s in args.target):
             target = load_model(path).to(device).eval()
             start = time.perf_counter()
             record = select_for(target, cfg, x, y)
