@@ -90,6 +90,17 @@ PAPER = {
 }
 
 
+def _selection_scores(sel: dict[str, Any]) -> str:
+    """A substitute selection's per-candidate figures. Since session 20 the ranking score is
+    the target's mean targeted margin, with the transfer success beside it; earlier records
+    ranked by the success alone (no ``success`` key)."""
+    if "success" not in sel:
+        return "targeted transfer: " + ", ".join(
+            f"{a} {_pct(v)}" for a, v in sel["scores"].items())
+    return "target margin / targeted transfer: " + ", ".join(
+        f"{a} {v:+.2f} / {_pct(sel['success'][a])}" for a, v in sel["scores"].items())
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--settings", default=",".join(SETTINGS),
@@ -545,9 +556,8 @@ def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
         print(f"Table IV (black-box, targeted): AI-GAN {_pct(bb['success'])} "
               f"(paper {_paper(pb)}), {bb['target_queries']} target queries")
         if sel := bb.get("local_selection"):
-            scores = ", ".join(f"{a} {_pct(v)}" for a, v in sel["scores"].items())
-            print(f"  local model chosen by targeted transfer (local_arch=auto): {sel['arch']} "
-                  f"({scores})")
+            print(f"  local model chosen by local_arch=auto: {sel['arch']} "
+                  f"({_selection_scores(sel)})")
         if sp := bb.get("split"):
             print(f"  on the distilled local model {_pct(sp['success_on_local'])}; of those "
                   f"hits {_pct(sp['target_hit_given_local_hit'])} also hit the target")

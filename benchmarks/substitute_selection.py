@@ -4,8 +4,9 @@ For every target classifier given, this runs exactly the selection a black-box A
 makes before its GAN starts (:func:`advforge.generative.substitute.select_substitute`, with
 the run's default settings or ``--gan`` overrides): each candidate architecture is distilled
 on the dataset's training images from one shared round of queries, targeted PGD-20 examples
-are crafted on it, and the share of them the target classifies as the intended class is its
-score. Prints the score table and writes it as JSON.
+are crafted on it, and its score is the target's mean targeted C&W margin on them (from its
+answers), with the share it classifies as the intended class beside. Prints the score table
+and writes it as JSON.
 
     python benchmarks/substitute_selection.py --dataset mnist5k \\
         --target model_b=runs/model_b_mnist5k --target model_a=runs/model_a_mnist5k
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             record = select_for(target, cfg, x, y)
             results[name] = {"run_dir": path, "weights_sha256": weights_hash(target),
                              **record, "wall_seconds": time.perf_counter() - start}
-            scores = "  ".join(f"{a} {100 * v:5.1f}%" for a, v in record["scores"].items())
+            scores = "  ".join(f"{a} {v:+6.2f} ({100 * record['success'][a]:4.1f}%)"
+                               for a, v in record["scores"].items())
             print(f"{name:10} {scores}  -> {record['arch']} ({record['queries']} queries, "
                   f"{record['seconds']:.0f} s)", flush=True)
     except AdvforgeError as exc:
@@ -84,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_json(args.out, {
             "benchmark": "substitute_selection", "dataset": args.dataset, "eps": cfg.eps,
             "train_images": int(x.shape[0]), "overrides": parse_overrides(args.gan),
-            "score": "targeted PGD-20 (C&W margin) examples on each distilled candidate, "
-                     "share the target classifies as the intended class",
+            "score": "targeted PGD-20 (C&W margin, G's kappa) examples on each distilled "
+                     "candidate; scores: the target's mean targeted margin "
+                     "min(Z_t - max_{j != t} Z_j, kappa) from its answers (the ranking); "
+                     "success: the share it classifies as the intended class",
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "results": results})
     return 0

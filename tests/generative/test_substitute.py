@@ -5,9 +5,12 @@ from __future__ import annotations
 import copy
 
 import pytest
+import torch
 from gen_helpers import changed, snapshot, tiny_aigan, tiny_local_model
+from torch import nn
 from toy_task import make_toy_batch
 
+from advforge.attacks import create as create_attack
 from advforge.errors import InputError
 from advforge.generative import AIGANTrainer, QueryOnly
 from advforge.generative import aigan as aigan_module
@@ -15,9 +18,11 @@ from advforge.generative.aigan import train_aigan
 from advforge.generative.distill import Distiller
 from advforge.generative.state import read_training_meta
 from advforge.generative.substitute import (
+    SCORE_STEPS,
     SMALL_IMAGE_CANDIDATES,
     candidate_archs,
     select_substitute,
+    transfer_score,
 )
 
 
@@ -40,9 +45,10 @@ def test_the_candidate_whose_examples_fool_the_target_is_chosen(toy_model):
         make_distiller=lambda m: Distiller(oracle, m, lr=1e-3), epochs=1, batch_size=16,
         eps=0.3, kappa=5.0, seed=0, score_images=32)
     assert choice.arch == "copy" and choice.distiller.local is not None
-    assert set(choice.scores) == {"mlp", "copy"}
+    assert set(choice.scores) == set(choice.success) == {"mlp", "copy"}
     assert choice.scores["copy"] > choice.scores["mlp"]
-    assert choice.scores["copy"] >= 0.9  # a copy's targeted PGD fools the original
+    assert choice.success["copy"] >= 0.9  # a copy's targeted PGD fools the original
+    assert choice.success["copy"] > choice.success["mlp"]
     assert set(choice.warmup_kl) == {"mlp", "copy"} and len(choice.warmup_kl["copy"]) == 1
     # one query per clean image, shared, then the score's examples for each candidate
     assert choice.queries == oracle.queries == 64 + 2 * 32
@@ -60,6 +66,32 @@ def test_a_tie_keeps_the_first_candidate(toy_model):
         make_distiller=lambda m: Distiller(oracle, m, lr=1e-3), epochs=1, batch_size=16,
         eps=0.3, kappa=5.0, seed=0, score_images=16)
     assert choice.scores["copy"] == choice.scores["copy2"] and choice.arch == "copy"
+
+
+def test_transfer_score_is_the_targets_clipped_margin_from_its_answers():
+    """The ranking score against an oracle: min(Z_t - max_{j != t} Z_j, kappa) averaged,
+    computed here from the target's logits directly (log-probability gaps are logit gaps)."""
+    torch.manual_seed(0)
+    target = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).eval()
+    oracle = QueryOnly(target)
+    x = torch.rand(64, 1, 2, 2)
+    labels = target(x).argmax(1)
+    targets = (labels + 1) % 3
+    for kappa in (0.05, 50.0):  # the cap binds / does not bind
+        score = transfer_score(oracle, target, x, labels, targets, eps=0.2, kappa=kappa,
+                               generator=torch.Generator().manual_seed(1))
+        # the same PGD examples again (same seed) to read the logits the oracle saw
+        x_adv = create_attack("pgd", eps=0.2, steps=SCORE_STEPS, step_size=2.5 * 0.2 / SCORE_STEPS,
+                              random_start=True, loss="cw", kappa=kappa)(
+            target, x, labels, target=targets, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            z = target(x_adv)
+        z_t = z.gather(1, targets[:, None]).squeeze(1)
+        z_other = z.masked_fill(nn.functional.one_hot(targets, 3).bool(), -1e9).amax(1)
+        expected = (z_t - z_other).clamp_max(kappa)
+        assert score.margin == pytest.approx(expected.mean().item(), abs=1e-4)
+        assert score.success == pytest.approx((z.argmax(1) == targets).float().mean().item())
+    assert all(p.grad is None for p in target.parameters())
 
 
 def test_candidates_by_image_size():
