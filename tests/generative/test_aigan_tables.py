@@ -83,8 +83,10 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     # the default local_arch=auto chose f_d among the candidates and recorded why
     chosen = bb["local_selection"]
     assert chosen["arch"] in chosen["scores"] and len(chosen["scores"]) == 4
+    assert set(chosen["success"]) == set(chosen["scores"])
+    assert chosen["scores"][chosen["arch"]] == max(chosen["scores"].values())
     assert bb["config"]["local_arch"] == "auto"
-    assert f"local_arch=auto): {chosen['arch']}" in proc.stdout
+    assert f"local_arch=auto: {chosen['arch']} (target margin / targeted transfer" in proc.stdout
     cross = bb["whitebox_generator_on_local"]  # the white-box part ran first in the same run
     assert cross["pairs"] > 0 and all(0 <= cross[k] <= 1 for k in (
         "success_on_local", "success_on_target"))
@@ -267,8 +269,11 @@ def test_substitute_selection_scores_every_candidate(tmp_path, target_dir):
     report = json.loads(out.read_text())
     row = report["results"]["b"]
     assert report["train_images"] == 48 and report["eps"] == 0.3
-    assert set(row["scores"]) == {"model_c", "model_a", "model_b", "lenet5"}
+    assert set(row["scores"]) == set(row["success"]) == {"model_c", "model_a", "model_b",
+                                                          "lenet5"}
     assert row["scores"][row["arch"]] == max(row["scores"].values())
+    assert all(0 <= v <= 1 for v in row["success"].values())
+    assert all(v <= 20.0 for v in row["scores"].values())  # margins capped at G's kappa
     assert row["queries"] == 48 + 4 * 16  # one round of clean queries, then 16 per candidate
     assert f"-> {row['arch']}" in proc.stdout
     bad = subprocess.run([sys.executable, str(SELECTION), "--dataset", "mnist5k", "--target",
