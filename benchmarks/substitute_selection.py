@@ -31,7 +31,10 @@ from advforge.generative.substitute import candidate_archs, select_substitute
 from advforge.utils.checkpoint import atomic_write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from aigan_tables import parse_overrides  # noqa: E402 (the benchmarks' shared --gan parser)
+from aigan_tables import (  # noqa: E402 (the benchmarks' shared --gan parser, printer)
+    _selection_scores,
+    parse_overrides,
+)
 from substitute_transfer import _named  # noqa: E402 (NAME=RUN_DIR, as there)
 
 
@@ -75,10 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             record = select_for(target, cfg, x, y)
             results[name] = {"run_dir": path, "weights_sha256": weights_hash(target),
                              **record, "wall_seconds": time.perf_counter() - start}
-            scores = "  ".join(f"{a} {v:+6.2f} ({100 * record['success'][a]:4.1f}%)"
-                               for a, v in record["scores"].items())
-            print(f"{name:10} {scores}  -> {record['arch']} ({record['queries']} queries, "
-                  f"{record['seconds']:.0f} s)", flush=True)
+            print(f"{name:10} {_selection_scores(record)}  -> {record['arch']} "
+                  f"({record['queries']} queries, {record['seconds']:.0f} s)", flush=True)
     except AdvforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
