@@ -98,15 +98,23 @@ class EvalConfig(DataOptions):
 
 @dataclasses.dataclass(kw_only=True)
 class DemoConfig:
-    """``advforge demo``: the main job on the embedded default dataset."""
+    """``advforge demo``: evaluate the shipped Model B and its AI-GAN generator on mnist5k and
+    write a report; --from-scratch trains them (and AdvGAN) first."""
 
-    out: str = field(default="runs/demo", metadata=_help("where models and the report go"))
-    dataset: str = field(default="mnist5k", metadata=_help("dataset to run the demo on"))
+    out: str | None = field(default=None, metadata=_help(
+        "where the report (and, from scratch, the models) go [runs/demo; with --dry-run "
+        "runs/dry-run/demo]"))
+    dataset: str = field(default="mnist5k", metadata=_help(
+        "dataset to run on (other than mnist5k only with --from-scratch)"))
     data_dir: str | None = field(default=None, metadata=_help("directory holding the dataset"))
     limit: int | None = field(default=None, metadata=_help(
-        "evaluate on the first N test images (default 500; C&W L2 on at most 20)"))
+        "evaluate on the first N test images [500; C&W L2 on at most 20 of them]"))
     seed: int = field(default=0, metadata=_help("seed for every RNG"))
-    retrain: bool = field(default=False, metadata=_help("retrain even if runs exist"))
+    from_scratch: bool = field(default=False, metadata=_help(
+        "train Model B, AI-GAN and AdvGAN first instead of using the shipped weights "
+        "(about 15 minutes on two CPU cores); finished runs in --out are reused"))
+    retrain: bool = field(default=False, metadata=_help(
+        "with --from-scratch: retrain even if finished runs exist in --out"))
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit <= 0:
