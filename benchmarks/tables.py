@@ -172,7 +172,8 @@ def blackbox() -> str:
             label, f"{cfg['epochs']} x {cfg['train_images']:,}", substitute(b),
             f"{cfg.get('target_focus') or 0:g}", f"**{pct(b['success'])}**",
             pct(w["success"]), f"{b['success'] / w['success']:.3f}",
-            f"{pct(split.get('success_on_local'))} / {pct(split.get('target_hit_given_local_hit'))}",
+            f"{pct(split.get('success_on_local'))} / "
+            f"{pct(split.get('target_hit_given_local_hit'))}",
             f"{b['target_queries']:,}", paper_pct(paper), cite(name)])
     return markdown(["setting", "epochs x images", "substitute", "target_focus", "black-box",
                      "white-box (same file)", "ratio", "on f_d / carried over", "target queries",
