@@ -244,6 +244,10 @@ def transfer() -> str:
 
 # ---------------------------------------------------------------- README.md's headline table
 
+def epochs(record: dict[str, Any], part: str) -> str:
+    return f"{record[part]['config']['epochs']} epochs"
+
+
 def headline_rows() -> list[tuple[str, str, str, str, str]]:
     """(what, advforge, beside it, paper, file) for README.md's results table."""
     a, b = setting(WHITEBOX[0][1]), setting(WHITEBOX[1][1])
@@ -256,22 +260,25 @@ def headline_rows() -> list[tuple[str, str, str, str, str]]:
                   pct(r["test_accuracy"]), f"trained in {secs(r['train_seconds'])}", NONE,
                   CLASSIFIERS) for r in load(CLASSIFIERS)["rows"]]
     rows += [
-        ("AI-GAN white-box, `mnist5k` Model A, eps 0.3", pct(a["whitebox"]["success"]),
-         f"PGD-100 {pct(a['pgd100']['success'])}", paper_pct(PAPER["whitebox"]["model_a"][0]),
-         WHITEBOX[0][1]),
-        ("AI-GAN white-box, `mnist5k` Model B, eps 0.3", pct(b["whitebox"]["success"]),
+        (f"AI-GAN white-box, `mnist5k` Model A, eps 0.3, {epochs(a, 'whitebox')}",
+         pct(a["whitebox"]["success"]), f"PGD-100 {pct(a['pgd100']['success'])}",
+         paper_pct(PAPER["whitebox"]["model_a"][0]), WHITEBOX[0][1]),
+        (f"AI-GAN white-box, `mnist5k` Model B, eps 0.3, {epochs(b, 'whitebox')}",
+         pct(b["whitebox"]["success"]),
          f"PGD-100 {pct(b['pgd100']['success'])}, AdvGAN {pct(b['advgan']['success'])}",
          paper_pct(PAPER["whitebox"]["model_b"][0]), WHITEBOX[1][1]),
-        ("AI-GAN white-box, `fashion-mnist` Model B, eps 0.1",
+        (f"AI-GAN white-box, `fashion-mnist` Model B, eps 0.1, {epochs(fashion, 'whitebox')}",
          pct(fashion["whitebox"]["success"]), f"PGD-100 {pct(fashion['pgd100']['success'])}",
          NONE, WHITEBOX[2][1]),
-        ("AI-GAN black-box, `mnist5k` Model A (Model A substitute, target_focus 0.5)",
-         pct(bb_a["blackbox"]["success"]), f"white-box {pct(bb_a['whitebox']['success'])}",
+        (f"AI-GAN black-box, `mnist5k` Model A, {epochs(bb_a, 'blackbox')}, Model A "
+         "substitute, target_focus 0.5", pct(bb_a["blackbox"]["success"]),
+         f"white-box {pct(bb_a['whitebox']['success'])}",
          paper_pct(PAPER["blackbox"]["model_a"]), BLACKBOX[0][1]),
-        ("AI-GAN black-box, `mnist5k` Model B (defaults)", pct(bb_b["blackbox"]["success"]),
+        (f"AI-GAN black-box, `mnist5k` Model B, {epochs(bb_b, 'blackbox')}, other settings "
+         "default", pct(bb_b["blackbox"]["success"]),
          f"white-box {pct(bb_b['whitebox']['success'])}",
          paper_pct(PAPER["blackbox"]["model_b"]), BLACKBOX[1][1]),
-        ("1,000 targeted examples, `mnist5k` Model B, one CPU thread",
+        ("1,000 targeted examples, `mnist5k` Model B, default generator, one CPU thread",
          f"AI-GAN {secs(t['aigan']['seconds'])}", f"PGD-20 {secs(t['pgd20']['seconds'])}",
          f"AI-GAN {PAPER['time']['aigan']}, PGD-20 {PAPER['time']['pgd20']}", TIMING[1][1]),
     ]
