@@ -4,7 +4,7 @@ On Model A and Model B trained on ``mnist5k`` (run directories from ``advforge
 train-classifier``), the 1,000 test images, eps 0.3: each attack pair is warmed up, then timed
 ``--repeats`` times alternately (ours, theirs, ours, ...) so background load hits both alike; the
 median wall time is reported. Success is untargeted and counted over the inputs the model
-classifies correctly. Targets (issue 2): FGSM and PGD time ratio ours/theirs <= 1.05 with success
+classifies correctly. The checks: FGSM and PGD time ratio ours/theirs <= 1.05 with success
 within 1 point; our C&W L2 >= 99% success and, over the inputs both fool, a smaller mean L2 than
 torchattacks' CW at its defaults (c=1, kappa=0, 50 steps, lr 0.01; no binary search).
 
@@ -135,7 +135,7 @@ def compare(model, x, y, correct, key: str, repeats: int, seed: int) -> dict:
 
 
 def verdict(key: str, row: dict) -> dict[str, bool]:
-    """The issue's targets for one attack row (only those that can be judged)."""
+    """The checks for one attack row (only those that can be judged)."""
     checks = {}
     if row["ours"]["success_rate"] is None:
         return {"any input classified correctly": False}

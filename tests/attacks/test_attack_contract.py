@@ -1,4 +1,5 @@
-"""The attack contract (DESIGN.md), checked for every registered attack, untargeted and targeted."""
+"""The attack contract (docs/contract.md), checked for every registered attack, untargeted
+and targeted."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The Attack base class: a frozen keyword-only dataclass of hyperparameters.
 
 Subclasses implement :meth:`Attack.perturb`; :meth:`Attack.__call__` validates the inputs once
-(shape, range, NaN, labels, targets) so every attack obeys the same contract (DESIGN.md):
+(shape, range, NaN, labels, targets) so every attack obeys the same contract (docs/contract.md):
 
 * ``attack(model, x, y, *, target=None) -> x_adv`` with ``x`` float (B, C, H, W) in [0, 1];
 * targeting is data: ``target`` is None (untargeted), an int or a (B,) tensor of classes;

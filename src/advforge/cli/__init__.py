@@ -1,5 +1,5 @@
 """The ``advforge`` command line. The only place that reads flags, picks a device, seeds and
-prints (DESIGN.md). Errors a user can cause print one line and exit with status 2."""
+prints (docs/contract.md). Errors a user can cause print one line and exit with status 2."""
 
 from __future__ import annotations
 

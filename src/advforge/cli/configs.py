@@ -1,4 +1,4 @@
-"""One dataclass config per subcommand, validated in ``__post_init__`` (DESIGN.md, Style).
+"""One dataclass config per subcommand, validated in ``__post_init__`` (docs/cli.md).
 
 ``advforge train-classifier`` uses :class:`advforge.training.TrainConfig`; the rest live here.
 """

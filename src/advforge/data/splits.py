@@ -3,7 +3,7 @@
 Every loader returns images as float32 ``(N, C, H, W)`` tensors in [0, 1] (uint8 / 255, exactly
 what torchvision's ``ToTensor`` gives) and labels as int64 ``(N,)``. Normalisation is *not*
 applied here: ``mean`` / ``std`` travel with the splits so the model's ``ImageClassifier`` does it
-inside ``forward`` (DESIGN.md contract).
+inside ``forward`` (docs/contract.md).
 
 ``mean`` and ``std`` are always computed from the train split that was actually loaded (one rule
 for every dataset, including a user's image folder or a subset), never copied from a table.

@@ -1,9 +1,9 @@
 """Run an attack over a dataset under one of the target protocols and count what happened.
 
-Success is decided here and nowhere else (DESIGN.md): untargeted success = the prediction after
-the attack differs from the true label; targeted success = it equals the target. Both are
-counted only over inputs the model classified correctly before the attack, so an attack gets no
-credit for the model's own mistakes (ART and advertorch differ here; see peer-libraries.md §3).
+Success is decided here and nowhere else (docs/contract.md): untargeted success = the
+prediction after the attack differs from the true label; targeted success = it equals the
+target. Both are counted only over inputs the model classified correctly before the attack, so
+an attack gets no credit for the model's own mistakes (ART and advertorch count differently).
 """
 
 from __future__ import annotations

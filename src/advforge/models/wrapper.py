@@ -1,4 +1,4 @@
-"""ImageClassifier: puts the input normalisation inside ``forward`` (DESIGN.md contract).
+"""ImageClassifier: puts the input normalisation inside ``forward`` (docs/contract.md).
 
 Attacks see a model that maps images in [0, 1] to logits; keeping mean/std inside the model
 avoids the commonest bug in peer libraries (attacking a model that expects normalised input).

@@ -1,5 +1,5 @@
 """DistributedDataParallel helpers: every training loop runs unchanged in one process or under
-``torchrun --nproc_per_node=N`` (DESIGN.md, Scale).
+``torchrun --nproc_per_node=N`` (docs/cli.md).
 
 torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``;
 :func:`init_distributed` reads them, joins the process group (gloo on the CPU, nccl on CUDA)

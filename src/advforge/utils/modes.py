@@ -12,7 +12,7 @@ from torch import nn
 def model_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
     """Temporarily put ``model`` (and every submodule) in ``"train"`` or ``"eval"`` mode.
 
-    Attacks never flip modes themselves (DESIGN.md); callers that need a mode use this so the
+    Attacks never flip modes themselves (docs/contract.md); callers that need a mode use this so the
     model's previous per-submodule state comes back exactly.
     """
     if mode not in ("train", "eval"):

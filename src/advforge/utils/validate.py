@@ -11,7 +11,7 @@ import torch
 from advforge.errors import InputError
 
 # Float round-trips (e.g. normalise / de-normalise) leave values a hair outside [0, 1]; a
-# tolerance avoids the false alarms torchattacks users hit (peer-libraries.md, issue #136).
+# tolerance avoids the false alarms torchattacks users hit (torchattacks issue #136).
 RANGE_TOLERANCE = 1e-5
 
 

@@ -1,0 +1,355 @@
+"""The tables of ``benchmarks/README.md`` and the results table of ``README.md``, generated from
+the committed JSON in ``benchmarks/results/``.
+
+Every row names the JSON file its figures come from; a missing file is an error. The generated
+text sits between ``<!-- tables.py: NAME -->`` and ``<!-- /tables.py: NAME -->`` markers.
+
+    python benchmarks/tables.py            # print every table
+    python benchmarks/tables.py --write    # rewrite the marked regions in place
+    python benchmarks/tables.py --check    # exit 1 if a marked region is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DOCUMENTS = ("README.md", "benchmarks/README.md")
+NONE = "-"
+
+# Bai et al. (AI-GAN), MNIST columns, percent: Table III (AI-GAN, AdvGAN white-box) and
+# Table IV (AI-GAN black-box); Table VI (time for 1,000 attacks) as printed.
+PAPER = {
+    "whitebox": {"model_a": (99.14, 97.90), "model_b": (98.50, 98.30)},
+    "blackbox": {"model_a": 96.04, "model_b": 94.95},
+    "time": {"fgsm": "0.06 s", "pgd20": "0.7 s", "cw_l2": "> 3 h", "advgan": "< 0.01 s",
+             "aigan": "< 0.01 s"},
+}
+
+
+# ---------------------------------------------------------------- reading and formatting
+
+def load(name: str) -> dict[str, Any]:
+    """A result file by name; FileNotFoundError names it when it is not committed."""
+    path = RESULTS / name
+    if not path.is_file():
+        raise FileNotFoundError(f"a table row cites benchmarks/results/{name}, which is missing")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def setting(name: str) -> dict[str, Any]:
+    """The one setting an ``aigan_tables`` file holds (its ``results`` has a single key)."""
+    (record,) = load(name)["results"].values()
+    return record
+
+
+def pct(value: float | None) -> str:
+    return NONE if value is None else f"{100 * value:.2f}%"
+
+
+def paper_pct(value: float | None) -> str:
+    return NONE if value is None else f"{value:.2f}%"
+
+
+def secs(value: float | None) -> str:
+    if value is None:
+        return NONE
+    if value >= 100:
+        return f"{value:,.0f} s"
+    return f"{value:.1f} s" if value >= 10 else f"{value:.2f} s"
+
+
+def cite(name: str) -> str:
+    return f"`{name}`"
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def target_term(cfg: dict[str, Any]) -> str:
+    """G's target term as the config records it (records made before the option say ce)."""
+    if cfg.get("target_loss", "ce") == "cw":
+        return f"C&W margin, kappa {cfg.get('kappa', 0):g}"
+    return "cross-entropy"
+
+
+def substitute(part: dict[str, Any]) -> str:
+    """The black-box local model: chosen from queries (auto), fixed, or the paper's Model C
+    (records made before the option have no ``local_arch``)."""
+    arch = part["config"].get("local_arch")
+    if arch == "auto":
+        return f"auto: {part['local_selection']['arch']}"
+    return "model_c (the paper's)" if arch in (None, "model_c") else f"{arch} (fixed)"
+
+
+# ---------------------------------------------------------------- the tables
+
+CLASSIFIERS = "classifiers_mnist5k.json"
+
+
+def classifiers() -> str:
+    if not (RESULTS / CLASSIFIERS).is_file():
+        return "_No committed measurement yet._"
+    rows = [[f"`{r['arch']}`", f"`{r['dataset']}`", pct(r["test_accuracy"]),
+             secs(r["train_seconds"]), f"`{r['command']}`", cite(CLASSIFIERS)]
+            for r in load(CLASSIFIERS)["rows"]]
+    return markdown(["model", "dataset", "test accuracy", "training", "command", "JSON"], rows)
+
+
+def attack_speed() -> str:
+    name = "attack_speed.json"
+    data = load(name)
+    labels = {"fgsm": "FGSM", "pgd40": "PGD-40 (step 0.01)", "cw_l2": "C&W L2"}
+    rows = []
+    for model, attacks in data["results"].items():
+        clean = pct(data["clean_accuracy"][model])
+        for key, r in attacks.items():
+            ours, theirs, both = r["ours"], r["theirs"], r["mean_l2_both_fooled"]
+            rows.append([f"{model} ({clean} clean)", labels.get(key, key),
+                         secs(ours["seconds_median"]), secs(theirs["seconds_median"]),
+                         f"{r['time_ratio']:.2f}",
+                         f"{pct(ours['success_rate'])} / {pct(theirs['success_rate'])}",
+                         f"{both['ours']:.2f} / {both['theirs']:.2f}", cite(name)])
+    return markdown(["model", "attack", "ours", "torchattacks", "time ratio",
+                     "success ours / theirs", "mean L2 where both fool: ours / theirs", "JSON"],
+                    rows)
+
+
+# (row label, file): the current defaults, one row per setting.
+WHITEBOX = [
+    ("`mnist5k` Model A, eps 0.3", "aigan_tables_mnist5k-a_epyc.json"),
+    ("`mnist5k` Model B, eps 0.3", "aigan_tables_mnist5k-b_retrained_cw20.json"),
+    ("`fashion-mnist` Model B, eps 0.1", "aigan_tables_fashion-b-0.1_16k_retrained_cw20.json"),
+    ("`fashion-mnist` Model B, eps 0.3", "aigan_tables_fashion-b-0.3.json"),
+]
+
+
+def whitebox() -> str:
+    rows = []
+    for label, name in WHITEBOX:
+        r = setting(name)
+        w, cfg = r["whitebox"], r["whitebox"]["config"]
+        paper = PAPER["whitebox"].get(r["arch"]) if r["dataset"] == "mnist5k" else None
+        rows.append([
+            label, f"{cfg['epochs']} x {cfg['train_images']:,}", target_term(cfg),
+            f"**{pct(w['success'])}**", pct(r.get("pgd100", {}).get("success")),
+            pct(r.get("pgd100_ce", {}).get("success")), pct(r.get("advgan", {}).get("success")),
+            " / ".join(paper_pct(p) for p in paper) if paper else NONE,
+            secs(w["train_seconds"]), f"{r['n_eval']:,}", cite(name)])
+    return markdown(["setting", "epochs x images", "G's target term", "AI-GAN",
+                     "PGD-100 (C&W loss)", "PGD-100 (cross-entropy)", "AdvGAN (one per target)",
+                     "paper AI-GAN / AdvGAN", "AI-GAN training", "test images", "JSON"], rows)
+
+
+BLACKBOX = [
+    ("`mnist5k` Model A, eps 0.3",
+     "aigan_tables_mnist5k-a_epyc_blackbox_local-model-a_target-focus-0.5.json"),
+    ("`mnist5k` Model B, eps 0.3", "aigan_tables_mnist5k-b_10ep_epyc_blackbox_auto.json"),
+    ("`fashion-mnist` Model B, eps 0.1",
+     "aigan_tables_fashion-b-0.1_4k_s20_60ep_auto_target-focus-0.5.json"),
+    ("`fashion-mnist` Model B, eps 0.3", "aigan_tables_fashion-b-0.3.json"),
+]
+
+
+def blackbox() -> str:
+    rows = []
+    for label, name in BLACKBOX:
+        r = setting(name)
+        b, w, cfg = r["blackbox"], r["whitebox"], r["blackbox"]["config"]
+        split = b.get("split", {})
+        paper = PAPER["blackbox"].get(r["arch"]) if r["dataset"] == "mnist5k" else None
+        rows.append([
+            label, f"{cfg['epochs']} x {cfg['train_images']:,}", substitute(b),
+            f"{cfg.get('target_focus') or 0:g}", f"**{pct(b['success'])}**",
+            pct(w["success"]), f"{b['success'] / w['success']:.3f}",
+            f"{pct(split.get('success_on_local'))} / "
+            f"{pct(split.get('target_hit_given_local_hit'))}",
+            f"{b['target_queries']:,}", paper_pct(paper), cite(name)])
+    return markdown(["setting", "epochs x images", "substitute", "target_focus", "black-box",
+                     "white-box (same file)", "ratio", "on f_d / carried over", "target queries",
+                     "paper AI-GAN", "JSON"], rows)
+
+
+TIMING = [
+    ("`mnist5k` Model A, 1,000 examples", "aigan_tables_mnist5k-a.json"),
+    ("`mnist5k` Model B, 1,000 examples", "aigan_tables_mnist5k-b.json"),
+    ("`mnist5k` Model B, 1,000 examples", "aigan_tables_mnist5k-b_shuffle-48.json"),
+    ("`fashion-mnist` Model B, eps 0.1, 500 examples", "aigan_tables_fashion-b-0.1.json"),
+]
+TIMED = ("fgsm", "pgd20", "cw_l2", "advgan", "aigan")
+
+
+def timed(entry: dict[str, Any]) -> str:
+    star = f" (on {entry['measured_on']}, scaled)" if entry.get("extrapolated") else ""
+    return f"{secs(entry['seconds'])}{star}, {pct(entry['success'])}"
+
+
+def timing() -> str:
+    rows = []
+    for label, name in TIMING:
+        t = setting(name)["timing"]
+        cfg = t["aigan"]["config"]
+        generator = f"{cfg.get('g_arch') or 'unet'}, width {cfg['g_ch']}"
+        ratio = t["pgd20"]["seconds"] / t["aigan"]["seconds"]
+        rows.append([label, generator, *(timed(t[k]) for k in TIMED), f"1/{ratio:.0f}",
+                     cite(name)])
+    rows.append(["paper, Table VI (MNIST, 1,000 attacks)", NONE,
+                 *(PAPER["time"][k] for k in TIMED), NONE, NONE])
+    return markdown(["setting", "AI-GAN generator", "FGSM", "PGD-20", "C&W L2",
+                     "AdvGAN (width 16)", "AI-GAN", "AI-GAN / PGD-20 time", "JSON"], rows)
+
+
+SELECTION = ["substitute_selection_mnist5k_margin.json",
+             "substitute_selection_fashion-0.1_4k_margin.json"]
+CANDIDATES = ("model_c", "model_a", "model_b", "lenet5")
+
+
+def selection() -> str:
+    rows = []
+    for name in SELECTION:
+        data = load(name)
+        for target, r in data["results"].items():
+            chosen = max(r["scores"], key=r["scores"].get)
+            cells = [f"{r['scores'][c]:+.2f} / {pct(r['success'][c])}" for c in CANDIDATES]
+            rows.append([f"`{data['dataset']}` {target}, eps {data['eps']:g}", *cells, chosen,
+                         cite(name)])
+    return markdown(["target", *CANDIDATES, "chosen", "JSON"], rows)
+
+
+TRANSFER = "substitute_transfer_mnist5k-b_10ep.json"
+TRANSFER_MODELS = {"distilled": "the run's distilled f_d (Model C)",
+                   "model_c_on_labels": "Model C trained on labels",
+                   "distilled_miss_weight_0.3": "f_d distilled with distill_miss_weight 0.3"}
+
+
+def transfer() -> str:
+    data = load(TRANSFER)
+    rows = []
+    for generator, r in data["results"].items():
+        rows.append([f"{generator} generator", f"{r['pairs']:,}", pct(r["success_on_target"]),
+                     *(pct(r[m]["success"]) for m in TRANSFER_MODELS), cite(TRANSFER)])
+    return markdown(["AI-GAN, 10 epochs", "pairs", "on the target (Model B)",
+                     *TRANSFER_MODELS.values(), "JSON"], rows)
+
+
+# ---------------------------------------------------------------- README.md's headline table
+
+def epochs(record: dict[str, Any], part: str) -> str:
+    return f"{record[part]['config']['epochs']} epochs"
+
+
+def headline_rows() -> list[tuple[str, str, str, str, str]]:
+    """(what, advforge, beside it, paper, file) for README.md's results table."""
+    a, b = setting(WHITEBOX[0][1]), setting(WHITEBOX[1][1])
+    fashion = setting(WHITEBOX[2][1])
+    bb_a, bb_b = setting(BLACKBOX[0][1]), setting(BLACKBOX[1][1])
+    t = setting(TIMING[1][1])["timing"]
+    rows = []
+    if (RESULTS / CLASSIFIERS).is_file():
+        rows += [(f"`{r['arch']}` on `{r['dataset']}`, test accuracy (CLI defaults)",
+                  pct(r["test_accuracy"]), f"trained in {secs(r['train_seconds'])}", NONE,
+                  CLASSIFIERS) for r in load(CLASSIFIERS)["rows"]]
+    rows += [
+        (f"AI-GAN white-box, `mnist5k` Model A, eps 0.3, {epochs(a, 'whitebox')}",
+         pct(a["whitebox"]["success"]), f"PGD-100 {pct(a['pgd100']['success'])}",
+         paper_pct(PAPER["whitebox"]["model_a"][0]), WHITEBOX[0][1]),
+        (f"AI-GAN white-box, `mnist5k` Model B, eps 0.3, {epochs(b, 'whitebox')}",
+         pct(b["whitebox"]["success"]),
+         f"PGD-100 {pct(b['pgd100']['success'])}, AdvGAN {pct(b['advgan']['success'])}",
+         paper_pct(PAPER["whitebox"]["model_b"][0]), WHITEBOX[1][1]),
+        (f"AI-GAN white-box, `fashion-mnist` Model B, eps 0.1, {epochs(fashion, 'whitebox')}",
+         pct(fashion["whitebox"]["success"]), f"PGD-100 {pct(fashion['pgd100']['success'])}",
+         NONE, WHITEBOX[2][1]),
+        (f"AI-GAN black-box, `mnist5k` Model A, {epochs(bb_a, 'blackbox')}, Model A "
+         "substitute, target_focus 0.5", pct(bb_a["blackbox"]["success"]),
+         f"white-box {pct(bb_a['whitebox']['success'])}",
+         paper_pct(PAPER["blackbox"]["model_a"]), BLACKBOX[0][1]),
+        (f"AI-GAN black-box, `mnist5k` Model B, {epochs(bb_b, 'blackbox')}, other settings "
+         "default", pct(bb_b["blackbox"]["success"]),
+         f"white-box {pct(bb_b['whitebox']['success'])}",
+         paper_pct(PAPER["blackbox"]["model_b"]), BLACKBOX[1][1]),
+        ("1,000 targeted examples, `mnist5k` Model B, default generator, one CPU thread",
+         f"AI-GAN {secs(t['aigan']['seconds'])}", f"PGD-20 {secs(t['pgd20']['seconds'])}",
+         f"AI-GAN {PAPER['time']['aigan']}, PGD-20 {PAPER['time']['pgd20']}", TIMING[1][1]),
+    ]
+    return rows
+
+
+def headline() -> str:
+    rows = [[what, ours, beside, paper, cite(f"benchmarks/results/{name}")]
+            for what, ours, beside, paper, name in headline_rows()]
+    return markdown(["measurement", "advforge", "beside it", "paper (MNIST)", "JSON"], rows)
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "headline": headline, "classifiers": classifiers, "attack-speed": attack_speed,
+    "aigan-whitebox": whitebox, "aigan-blackbox": blackbox, "aigan-timing": timing,
+    "substitute-selection": selection, "substitute-transfer": transfer,
+}
+
+
+def cited_files() -> list[str]:
+    """Every result file a table row names (the classifier file only when it exists)."""
+    names = ["attack_speed.json", TRANSFER, *SELECTION,
+             *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
+    return sorted(set(names))
+
+
+# ---------------------------------------------------------------- regions in the documents
+
+REGION = re.compile(r"(<!-- tables\.py: ([a-z-]+) -->\n).*?(<!-- /tables\.py: \2 -->)", re.S)
+
+
+def render(text: str) -> str:
+    """``text`` with every marked region replaced by its freshly generated table."""
+    def fill(match: re.Match) -> str:
+        name = match.group(2)
+        if name not in TABLES:
+            raise KeyError(f"unknown table {name!r} in a tables.py marker")
+        return f"{match.group(1)}{TABLES[name]()}\n{match.group(3)}"
+
+    return REGION.sub(fill, text)
+
+
+def regions(text: str) -> list[str]:
+    return [m.group(2) for m in REGION.finditer(text)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Generate the benchmark tables from the JSON.")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="rewrite the marked regions")
+    mode.add_argument("--check", action="store_true", help="exit 1 if a region is stale")
+    args = p.parse_args(argv)
+    if not (args.write or args.check):
+        for name, make in TABLES.items():
+            print(f"## {name}\n\n{make()}\n")
+        return 0
+    stale = []
+    for doc in DOCUMENTS:
+        path = ROOT / doc
+        text = path.read_text(encoding="utf-8")
+        fresh = render(text)
+        if fresh != text:
+            stale.append(doc)
+            if args.write:
+                path.write_text(fresh, encoding="utf-8")
+    if args.check and stale:
+        print("out of date (run python benchmarks/tables.py --write): " + ", ".join(stale),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
