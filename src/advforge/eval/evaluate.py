@@ -82,6 +82,9 @@ def evaluate(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if targets is not None and getattr(attack, "takes_target", True) is False:
+        raise InputError(f"{attack_name or _name_of(attack)} chooses its own target and takes "
+                         "no targets (evaluate it with targets=None)")
     check_images(x, channels=getattr(model, "in_channels", None))
     check_labels(y, x.shape[0], getattr(model, "num_classes", None))
     y = y.to(device=x.device, dtype=torch.long)
