@@ -98,7 +98,7 @@ def evaluate(
         attack, model, x, y, source, target,
         batch_size=batch_size, generator=generator, keep=keep_adversarial, bar=bar,
     )  # fmt: skip
-    return _summarize_run(
+    result = _summarize_run(
         run,
         name=name,
         hyper=_hyper_of(attack, hyper),
@@ -110,6 +110,19 @@ def evaluate(
         num_classes=num_classes,
         n_skipped=n_skipped,
     )
+    result.norm, result.eps = _budget_of(attack, result.hyper)
+    result.device = str(x.device)
+    return result
+
+
+def _budget_of(attack: AttackFn, hyper: dict[str, Any]) -> tuple[str | None, float | None]:
+    """(norm, eps) for the report: the attack's own attributes, else its hyperparameters."""
+    norm = getattr(attack, "norm", None)
+    eps = getattr(attack, "eps", None)
+    if not isinstance(eps, numbers.Real):
+        eps = hyper.get("eps")
+    eps = float(eps) if isinstance(eps, numbers.Real) and not isinstance(eps, bool) else None
+    return (norm if isinstance(norm, str) else None), eps
 
 
 def expand_pairs(
