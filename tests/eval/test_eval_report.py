@@ -69,7 +69,7 @@ def test_markdown_has_table_ii_layout(written):
     ]  # fmt: skip
     gen = results[0]
     n2 = gen.per_target_n[2]
-    assert rows[2].startswith(f"| 2 (two) | 0.00% [0.0–") and f"n={n2}" in rows[2]
+    assert rows[2].startswith("| 2 (two) | 0.00% [0.0–") and f"n={n2}" in rows[2]
     assert rows[2].endswith("| – |")
     assert rows[1].split("|")[2].strip().startswith("100.00% [")
     assert rows[4].split("|")[2].strip() == "75.00%"  # unweighted mean over targets

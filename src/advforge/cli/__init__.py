@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    sub.add_parser("datasets", help="list datasets and whether their files are found")
+    sub.add_parser("datasets", help="list datasets and whether their files are found",
+                   description="List the datasets advforge knows and whether their files are "
+                   "found (set ADVFORGE_DATA_DIR or --data-dir to point at them).")
     for name, (cls, help_text, description) in _commands(TrainConfig).items():
         p = sub.add_parser(name, help=help_text, description=description)
         add_dataclass_flags(p, cls)

@@ -27,8 +27,8 @@ from advforge.cli.runtime import (
     warn,
 )
 from advforge.cli.specs import build_attack, check_targeting, parse_spec
-from advforge.utils.checkpoint import save_safetensors
 from advforge.eval.tables import pct
+from advforge.utils.checkpoint import save_safetensors
 from advforge.utils.paths import check_output_dir, check_output_file
 
 
