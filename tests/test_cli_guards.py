@@ -82,6 +82,12 @@ def test_linf_eps_above_one_is_refused(argv, capsys):
     _fails(["attack", "--dry-run", "--attack", "pgd", *argv], capsys, mentions="at most 1")
 
 
+def test_attacker_eps_above_one_is_refused(tmp_path, capsys):
+    _fails(["train-attacker", "aigan", "--dry-run", "--eps", "2", "--out",
+            str(tmp_path / "run")], capsys, mentions="eps")
+    assert not (tmp_path / "run").exists()
+
+
 def test_linf_eps_above_one_in_a_spec_is_refused(capsys):
     _fails(["attack", "--dry-run", "--attack", "fgsm:eps=2"], capsys, mentions="at most 1")
 
@@ -166,3 +172,20 @@ def test_train_attacker_dry_run_needs_no_model(tmp_path, capsys):
                  "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     assert (out / "generator.safetensors").is_file()
+
+
+def test_learned_attackers_get_the_target_rule_they_can_honour():
+    from types import SimpleNamespace
+
+    from advforge.cli.specs import check_targeting
+    from advforge.errors import InputError
+
+    aigan = SimpleNamespace(kind="aigan", fixed_target=None)
+    advgan3 = SimpleNamespace(kind="advgan", fixed_target=3)
+    check_targeting("aigan=r", aigan, "all")
+    check_targeting("advgan=r", advgan3, 3)
+    check_targeting("advgan=r", advgan3, "none")
+    with pytest.raises(InputError, match="targeted attacker"):
+        check_targeting("aigan=r", aigan, "none")
+    with pytest.raises(InputError, match="target class 3 only"):
+        check_targeting("advgan=r", advgan3, "all")
