@@ -128,10 +128,10 @@ def check_dataset_matches(recorded: dict[str, Any], splits: Any, what: str) -> s
         raise InputError(f"{what} has {classes} classes ({name or 'dataset not recorded'}); "
                          f"{splits.name} has {splits.num_classes}")
     if name is None:
-        return (f"WARNING: {what} does not record the dataset it was trained on; results on "
+        return (f"{what} does not record the dataset it was trained on; results on "
                 f"{splits.name} assume it was {splits.name}")
     if name != splits.name:
-        return (f"WARNING: {what} was trained on {name} but is used on {splits.name} (same "
+        return (f"{what} was trained on {name} but is used on {splits.name} (same "
                 f"image shape and classes): its results on {splits.name} say little about it")
     return None
 
@@ -143,4 +143,4 @@ def run_config(run_dir: str | Path) -> dict[str, Any]:
 
 def warn(message: str) -> None:
     """Print a warning to stderr, where it is seen even when stdout goes to a file."""
-    print(f"advforge: {message}", file=sys.stderr, flush=True)
+    print(f"advforge: WARNING: {message}", file=sys.stderr, flush=True)
