@@ -52,7 +52,7 @@ def test_train_classifier_dry_run_writes_loadable_checkpoint(model_dir):
 def test_attack_dry_run_saves_adversarial_set(model_dir, tmp_path, capsys):
     save = tmp_path / "adv.safetensors"
     code = main(["attack", "--dry-run", "--quiet", "--model", str(model_dir), "--attack", "pgd",
-                 "--target", "3", "--save", str(save), "--out", str(tmp_path / "rep")])
+                 "--targets", "3", "--save", str(save), "--out", str(tmp_path / "rep")])
     assert code == 0, capsys.readouterr().err
     tensors = load_file(str(save))
     assert set(tensors) == {"x_adv", "y", "target", "index"}
@@ -98,8 +98,8 @@ def test_config_file_sets_defaults_and_flags_override(model_dir, tmp_path, capsy
         (["evaluate", "--dataset", "nosuch", "--model", "x"], "nosuch"),
         (["attack", "--dry-run", "--attack", "pgd", "--eps", "0"], "eps"),
         (["attack", "--dry-run", "--attack", "pgd", "--eps", "-0.1"], "eps"),
-        (["attack", "--dry-run", "--attack", "pgd", "--target", "12"], "out of range"),
-        (["attack", "--dry-run", "--attack", "pgd", "--target", "seven"], "target"),
+        (["attack", "--dry-run", "--attack", "pgd", "--targets", "12"], "out of range"),
+        (["attack", "--dry-run", "--attack", "pgd", "--targets", "seven"], "target"),
         (["attack", "--dry-run", "--attack", "pgd:stepz=3"], "stepz"),
         (["attack", "--dry-run", "--attack", "pgd", "--save", "adv.pt"], "safetensors"),
         (["attack", "--attack", "pgd"], "--model"),
@@ -227,7 +227,7 @@ def test_train_attacker_dry_run_then_attack_with_it(kind, extra, files, model_di
     target = 3 if extra[1:] == ["3"] else 5
     save = tmp_path / "adv.safetensors"
     code = main(["attack", "--dry-run", "--quiet", "--model", str(model_dir), "--attack",
-                 f"{kind}={run}", "--target", str(target), "--save", str(save),
+                 f"{kind}={run}", "--targets", str(target), "--save", str(save),
                  "--out", str(tmp_path / "rep")])
     assert code == 0, capsys.readouterr().err
     tensors = load_file(str(save))

@@ -21,6 +21,8 @@ def test_the_per_example_attacks_are_chunked():
 @pytest.mark.parametrize("name", CHUNKED)
 def test_chunked_output_equals_whole_batch_output(name, targeted, toy_model, toy_batch):
     x, y = toy_batch
+    if targeted and not attacks.ATTACKS.get(name).takes_target:
+        pytest.skip(f"{name} picks its own target")
     t = (y + 1) % 4 if targeted else None
     out = {}
     for size in (5, 1000):

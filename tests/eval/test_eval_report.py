@@ -46,7 +46,7 @@ def test_writes_three_files_and_json_parses(written):
     report = json.loads(paths["json"].read_text())
     meta = report["meta"]
     assert (meta["seed"], meta["dataset"], meta["model"]) == (123, "toy-codes", "code_model")
-    assert meta["version"] and meta["torch"] == torch.__version__
+    assert meta["advforge_version"] and meta["torch_version"] == torch.__version__
     assert meta["class_names"] == NAMES
     assert [a["attack"] for a in report["attacks"]] == ["gen", "opt", "fixed", "untargeted"]
     gen = report["attacks"][0]
@@ -67,25 +67,29 @@ def test_markdown_has_table_ii_layout(written):
     assert [r.split("|")[1].strip() for r in rows] == [
         "0 (zero)", "1 (one)", "2 (two)", "3 (three)", "Average", "All pairs",
     ]  # fmt: skip
-    assert rows[2] == "| 2 (two) | 0.00% | 100.00% | – |"
-    assert rows[1] == "| 1 (one) | 100.00% | 100.00% | 100.00% |"
     gen = results[0]
+    n2 = gen.per_target_n[2]
+    assert rows[2].startswith("| 2 (two) | 0.00% [0.0–") and f"n={n2}" in rows[2]
+    assert rows[2].endswith("| – |")
+    assert rows[1].split("|")[2].strip().startswith("100.00% [")
     assert rows[4].split("|")[2].strip() == "75.00%"  # unweighted mean over targets
-    assert rows[5].split("|")[2].strip() == f"{100 * gen.success_rate:.2f}%"
+    assert rows[5].split("|")[2].strip().startswith(f"{100 * gen.success_rate:.2f}% [")
+    assert f"n={gen.n_evaluated}" in rows[5]
     assert "## Per-true-class success (untargeted attacks)" in md
     assert "classified correctly before the attack" in md
-    assert "seed: 123" in md and "torch:" in md and "version:" in md
+    assert "seed: 123" in md and "torch_version:" in md and "advforge_version:" in md
     assert "## Time for 1,000 attacks (AI-GAN Table VI)" in md
 
 
 def test_markdown_table_summary_columns(results):
     table = markdown_table(results).splitlines()
-    assert table[0] == "| attack | targeted | clean acc | success | mean L2 | mean Linf | s/1000 |"
+    assert table[0] == ("| attack | targeted | norm | eps | clean acc | success [95% CI] n | "
+                        "mean L2 | mean Linf | s/1000 |")
     assert len(table) == 2 + len(results)
     gen_success = f"{100 * results[0].success_rate:.2f}%"  # over all pairs, not per-target mean
-    assert table[2].startswith(f"| gen | yes (all) | 100.00% | {gen_success} |")
+    assert table[2].startswith(f"| gen | yes (all) | – | – | 100.00% | {gen_success} [")
     assert table[4].startswith("| fixed | yes (fixed 1) |")
-    assert table[5].startswith("| untargeted | no | 100.00% | 100.00% |")
+    assert table[5].startswith("| untargeted | no | – | – | 100.00% | 100.00% [")
 
 
 def test_html_is_self_contained(written):
@@ -126,4 +130,5 @@ def test_nothing_written_on_bad_input(tmp_path, results):
 def test_meta_keys_always_present(tmp_path, results):
     paths = write_report(tmp_path, results[-1:], {})
     meta = json.loads(paths["json"].read_text())["meta"]
-    assert {"seed", "dataset", "model", "device", "version", "torch", "created"} <= set(meta)
+    assert {"seed", "dataset", "model", "device", "advforge_version", "torch_version",
+            "created"} <= set(meta)

@@ -73,7 +73,7 @@ class CarliniWagnerLinf(ChunkedAttack):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_eps(self.eps, "eps")
+        check_eps(self.eps, "eps", upper=1.0)
         check_eps(self.kappa, "kappa", allow_zero=True)
         check_int(self.steps, "steps")
         check_int(self.max_iterations, "max_iterations")

@@ -53,7 +53,7 @@ class FGSM(ChunkedAttack):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_eps(self.eps, "eps")
+        check_eps(self.eps, "eps", upper=1.0)
 
     def perturb(self, model, x, y, *, target, generator):
         step = partial(signed_gradient_step, model, eps=self.eps)
@@ -65,9 +65,9 @@ class FGSM(ChunkedAttack):
 class FGSMLeastLikely(FGSM):
     """Step towards the least-likely class (Kurakin et al. 2017, Tramer et al. 2018).
 
-    Untargeted use (``target=None``) is the paper's attack: the least-likely class ``y_ll`` of
-    the clean input is the target of one targeted FGSM step. A given ``target`` replaces
-    ``y_ll`` (the step is then the targeted FGSM step).
+    The least-likely class ``y_ll`` of the clean input is the target of one targeted FGSM
+    step. The attack picks that target itself, so it refuses ``target=`` (a given target
+    would make it plain targeted ``fgsm`` under another name).
 
     Args:
         eps: L-inf budget on the [0, 1] scale.
@@ -75,13 +75,12 @@ class FGSMLeastLikely(FGSM):
     """
 
     name: ClassVar[str] = "fgsm_ll"
+    takes_target: ClassVar[bool] = False
 
     def perturb(self, model, x, y, *, target, generator):
-        return run_in_chunks(partial(self._step, model), model, self.chunk_size, x, y, target)
+        return run_in_chunks(partial(self._step, model), model, self.chunk_size, x, y, None)
 
     def _step(self, model: nn.Module, x, y, target) -> torch.Tensor:
-        if target is not None:
-            return signed_gradient_step(model, x, y, target, self.eps)
         x_var = x.detach().requires_grad_(True)
         logits = model(x_var)  # (B, K); one forward gives both y_ll and the gradient
         y_ll = logits.detach().argmin(dim=1)

@@ -57,7 +57,7 @@ class _ProjectedGradient(ChunkedAttack):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_eps(self.eps, "eps")
+        check_eps(self.eps, "eps", upper=1.0 if self.norm == "linf" else None)
         check_int(self.steps, "steps")
         check_eps(self.step_size, "step_size")
         check_choice(self.loss, "loss", ("ce", "cw"))

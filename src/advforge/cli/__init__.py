@@ -1,5 +1,5 @@
 """The ``advforge`` command line. The only place that reads flags, picks a device, seeds and
-prints (docs/contract.md). Errors a user can cause print one line and exit with status 2."""
+prints. Errors a user can cause print one line and exit with status 2."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 _EXAMPLES = """examples:
   advforge datasets
   advforge train-classifier --arch model_b --dataset mnist5k --out runs/model_b
-  advforge attack --attack pgd --model runs/model_b --target 7 --save adv.safetensors
+  advforge attack --attack pgd --model runs/model_b --targets 7 --save adv.safetensors
   advforge evaluate --model runs/model_b --attacks fgsm,pgd,cw_l2 --targets all --out reports/x
   advforge demo
 """
@@ -43,21 +43,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    sub.add_parser("datasets", help="list datasets and whether their files are found")
-    commands = {
-        "train-classifier": (TrainConfig, "train a classifier from the model zoo"),
-        "attack": (AttackConfig, "run one attack; optionally save the adversarial set"),
-        "evaluate": (EvalConfig, "run several attacks and write a report"),
-        "demo": (DemoConfig, "the main job on the embedded MNIST sample"),
-    }
-    for name, (cls, help_text) in commands.items():
-        p = sub.add_parser(name, help=help_text, description=(cls.__doc__ or "").strip())
+    sub.add_parser("datasets", help="list datasets and whether their files are found",
+                   description="List the datasets advforge knows and whether their files are "
+                   "found (set ADVFORGE_DATA_DIR or --data-dir to point at them).")
+    for name, (cls, help_text, description) in _commands(TrainConfig).items():
+        p = sub.add_parser(name, help=help_text, description=description)
         add_dataclass_flags(p, cls)
         _add_common(p)
     from advforge.cli.train_attacker import add_parser as add_train_attacker
 
     add_train_attacker(sub, _add_common)
     return parser
+
+
+def _commands(train_config: type) -> dict[str, tuple[type, str, str]]:
+    """Each dataclass-driven subcommand: its config, one-line help and a plain description."""
+    return {
+        "train-classifier": (train_config, "train a classifier from the model zoo",
+                             "Train a zoo classifier on a dataset and write a run directory "
+                             "(model.safetensors and config.json) that every other command "
+                             "takes as --model."),
+        "attack": (AttackConfig, "run one attack; optionally save the adversarial set",
+                   "Run one attack against a trained classifier and print its success rate. "
+                   "Optionally save the adversarial examples (--save) and a report (--out)."),
+        "evaluate": (EvalConfig, "run several attacks and write a report",
+                     "Run several attacks under one target protocol and write report.json, "
+                     "report.md and report.html into --out."),
+        "demo": (DemoConfig, "the main job on the embedded MNIST sample",
+                 "Run the main job on the embedded MNIST sample: Model B attacked by the "
+                 "optimisation attacks, AI-GAN and AdvGAN, ending in one report."),
+    }
 
 
 def _version() -> str:

@@ -15,16 +15,21 @@ from advforge import data as datasets
 from advforge.cli.configs import AttackConfig, DataOptions, EvalConfig, parse_target_rule
 from advforge.cli.options import config_to_yaml
 from advforge.cli.runtime import (
+    check_dataset_matches,
     check_model_fits,
     dry_run_model,
     load_splits,
     make_progress,
     resolve_targets,
+    run_config,
     save_resolved_config,
     take,
+    warn,
 )
-from advforge.cli.specs import build_attack
+from advforge.cli.specs import build_attack, check_targeting, parse_spec
+from advforge.eval.tables import pct
 from advforge.utils.checkpoint import save_safetensors
+from advforge.utils.paths import check_output_dir, check_output_file
 
 
 def cmd_datasets() -> int:
@@ -38,12 +43,20 @@ def cmd_datasets() -> int:
 
 
 def _prepare(cfg: DataOptions, device: torch.device, dry_run: bool, out: Path | None) -> tuple:
-    """Dataset, model and the (x, y) tensors to attack, all checked before anything runs."""
+    """Dataset, model and the (x, y) tensors to attack, all checked before anything runs.
+
+    Returns:
+        ``(splits, model, x, y, eps, warnings)``; ``warnings`` lists the one-line dataset
+        mismatch warnings already printed to stderr (for the report).
+    """
     from advforge.models import load_model
 
     splits = load_splits(cfg.dataset, cfg.data_dir, dry_run)
+    warnings = []
     if cfg.model is not None:
         model = load_model(cfg.model).to(device)
+        message = check_dataset_matches(run_config(cfg.model), splits, f"model {cfg.model}")
+        warnings += [message] if message else []
     elif dry_run:
         model = dry_run_model(splits, out or Path("runs/dry-run"), device, cfg.seed)
     else:
@@ -54,7 +67,31 @@ def _prepare(cfg: DataOptions, device: torch.device, dry_run: bool, out: Path | 
     x, y = take(getattr(splits, cfg.split), 64 if dry_run and cfg.limit is None else cfg.limit,
                 device)
     eps = cfg.eps if cfg.eps is not None else splits.default_eps
-    return splits, model, x, y, eps
+    for message in warnings:
+        warn(message)
+    return splits, model, x, y, eps, warnings
+
+
+def _build_attacks(specs: list[str], rule: str | int, splits: Any, eps: float,
+                   device: torch.device) -> tuple[list[tuple[str, Any, dict]], list[str]]:
+    """Build every attack and check it against the target rule and, for a learned attacker,
+    the dataset its run recorded: a bad spec fails before any work is done.
+
+    Returns:
+        The built ``(name, attack, hyper)`` triples and the dataset warnings (printed).
+    """
+    built, warnings = [], []
+    for spec in specs:
+        name, run_dir, _ = parse_spec(spec)
+        if run_dir is not None:
+            message = check_dataset_matches(run_config(run_dir), splits,
+                                            f"attacker {run_dir}")
+            warnings += [message] if message else []
+        built.append(build_attack(spec, eps=eps, device=device))
+        check_targeting(built[-1][0], built[-1][1], rule)
+    for message in warnings:
+        warn(message)
+    return built, warnings
 
 
 def _meta(cfg: Any, splits: Any, device: torch.device, extra: dict | None = None) -> dict:
@@ -83,11 +120,15 @@ def _dry_run_spec(spec: str) -> str:
 def cmd_attack(cfg: AttackConfig, device: torch.device, *, dry_run: bool, quiet: bool) -> int:
     from advforge.eval import evaluate, markdown_table, write_report
 
-    out = Path(cfg.out) if cfg.out else None
-    splits, model, x, y, eps = _prepare(cfg, device, dry_run, out)
+    out = check_output_dir(cfg.out) if cfg.out else None
+    if cfg.save is not None:
+        check_output_file(cfg.save, ".safetensors", flag="--save")
+    splits, model, x, y, eps, warnings = _prepare(cfg, device, dry_run, out)
     spec = _dry_run_spec(cfg.attack) if dry_run else cfg.attack
-    name, attack, hyper = build_attack(spec, eps=eps, device=device)
-    targets = resolve_targets(parse_target_rule(cfg.target), y, splits.num_classes, cfg.seed)
+    rule = parse_target_rule(cfg.targets)
+    [(name, attack, hyper)], more = _build_attacks([spec], rule, splits, eps, device)
+    warnings += more
+    targets = resolve_targets(rule, y, splits.num_classes, cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     result = evaluate(attack, model, x, y, targets=targets, batch_size=cfg.batch_size,
                       generator=gen, keep_adversarial=cfg.save is not None,
@@ -97,7 +138,8 @@ def cmd_attack(cfg: AttackConfig, device: torch.device, *, dry_run: bool, quiet:
         _save_adversarial(Path(cfg.save), result, name, hyper, cfg, splits, y)
         print(f"saved {result.n_evaluated} adversarial examples to {cfg.save}")
     if out is not None:
-        write_report(out, [result], _meta(cfg, splits, device), class_names=splits.class_names)
+        write_report(out, [result], _meta(cfg, splits, device, {"warnings": warnings}),
+                     class_names=splits.class_names)
         save_resolved_config(out, config_to_yaml(cfg))
         print(f"report written to {out}/report.md")
     return 0
@@ -119,12 +161,13 @@ def _save_adversarial(path: Path, result: Any, name: str, hyper: dict, cfg: Any,
 def cmd_evaluate(cfg: EvalConfig, device: torch.device, *, dry_run: bool, quiet: bool) -> int:
     from advforge.eval import evaluate, markdown_table, sample_grid, write_report
 
-    out = Path(cfg.out)
-    splits, model, x, y, eps = _prepare(cfg, device, dry_run, out)
+    out = check_output_dir(cfg.out)
+    splits, model, x, y, eps, warnings = _prepare(cfg, device, dry_run, out)
     specs = [_dry_run_spec(s) if dry_run else s for s in cfg.attacks]
-    # Build every attack first: a bad name or hyperparameter fails before any work is done.
-    built = [build_attack(s, eps=eps, device=device) for s in specs]
-    targets = resolve_targets(parse_target_rule(cfg.targets), y, splits.num_classes, cfg.seed)
+    rule = parse_target_rule(cfg.targets)
+    built, more = _build_attacks(specs, rule, splits, eps, device)
+    warnings += more
+    targets = resolve_targets(rule, y, splits.num_classes, cfg.seed)
     results, samples = [], {}
     for name, attack, hyper in built:
         gen = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -135,10 +178,11 @@ def cmd_evaluate(cfg: EvalConfig, device: torch.device, *, dry_run: bool, quiet:
         if cfg.samples and result.targeted:
             samples[name] = sample_grid(attack, model, x, y, splits.num_classes)
         if not quiet:
-            print(f"{name}: success {100 * result.success_rate:.2f}% "
+            print(f"{name}: success {pct(result.success_rate)} of {result.n_evaluated} "
                   f"({result.seconds:.2f}s)", flush=True)
     print(markdown_table(results))
-    paths = write_report(out, results, _meta(cfg, splits, device), samples=samples or None,
+    meta = _meta(cfg, splits, device, {"warnings": warnings})
+    paths = write_report(out, results, meta, samples=samples or None,
                          class_names=splits.class_names)
     save_resolved_config(out, config_to_yaml(cfg))
     print("report: " + ", ".join(str(p) for p in paths.values()))
@@ -148,6 +192,7 @@ def cmd_evaluate(cfg: EvalConfig, device: torch.device, *, dry_run: bool, quiet:
 def cmd_train_classifier(cfg: Any, device: torch.device, *, dry_run: bool, quiet: bool) -> int:
     from advforge.training import fit
 
+    check_output_dir(cfg.out)
     splits = load_splits(cfg.dataset, cfg.data_dir, dry_run)
     metrics = fit(cfg, splits, device=device, progress=make_progress(quiet))
     save_resolved_config(Path(cfg.out), config_to_yaml(cfg))

@@ -1,6 +1,6 @@
-"""One dataclass config per subcommand, validated in ``__post_init__`` (docs/cli.md).
+"""One dataclass config per subcommand, validated in ``__post_init__``.
 
-``advforge train-classifier`` uses :class:`advforge.training.TrainConfig`; the rest live here.
+``advforge train-classifier`` uses ``advforge.training.TrainConfig``; the rest live here.
 """
 
 from __future__ import annotations
@@ -39,15 +39,17 @@ class DataOptions:
 
     model: str | None = field(default=None, metadata=_help("run directory of a trained classifier"))
     dataset: str = field(default="mnist5k",
-                         metadata=_help("dataset name (see `advforge datasets`)"))
+                         metadata=_help("dataset name (advforge datasets shows which are found)"))
     data_dir: str | None = field(default=None,
                                  metadata=_help("directory holding the dataset files"))
     split: str = field(default="test", metadata=_help("split to attack", choices=["train", "test"]))
     limit: int | None = field(default=None, metadata=_help("attack only the first N images"))
     batch_size: int = field(default=256, metadata=_help("images per attack call"))
     eps: float | None = field(
-        default=None, metadata=_help("L-inf/L2 budget on the [0,1] scale, e.g. 0.3 or 8/255; "
-                                     "default: the dataset's (0.3 MNIST-like, 8/255 CIFAR)")
+        default=None, metadata=_help(
+            "L-inf budget of the L-inf attacks on the [0, 1] scale, at most 1, e.g. 0.3 or "
+            "8/255; default: the dataset's (0.3 MNIST-like, 8/255 CIFAR-like). L2 attacks "
+            "take theirs in the spec (pgd_l2:eps=2)")
     )
     seed: int = field(default=0, metadata=_help("seed for every RNG; recorded in outputs"))
 
@@ -57,35 +59,42 @@ class DataOptions:
         if self.batch_size <= 0:
             raise InputError(f"--batch-size must be > 0, got {self.batch_size}")
         if self.eps is not None:
-            check_eps(self.eps, "--eps")
+            check_eps(self.eps, "--eps", upper=1.0)
+
+
+def _targets_field() -> dataclasses.Field:
+    """``--targets`` (``--target`` is accepted too), the same in attack and evaluate."""
+    return field(default="none", metadata=_help(
+        "none (untargeted), all (every class but the true one), random (one other class per "
+        "input) or a class index", aliases=["--target"]))
 
 
 @dataclasses.dataclass(kw_only=True)
 class AttackConfig(DataOptions):
-    """``advforge attack``: run one attack and optionally save the adversarial set."""
+    """Options of ``advforge attack``: one attack, optionally saving the adversarial set."""
 
     attack: str = field(default="pgd", metadata=_help(
-        "attack name with optional hyperparameters (pgd:steps=40:step_size=0.01) or a learned "
-        "attacker as name=RUN_DIR (aigan=runs/aigan)"))
-    target: str = field(default="none", metadata=_help("none | all | random | class index"))
+        "attack name with optional hyperparameters (pgd:steps=40:step_size=0.01), or a learned "
+        "attacker as KIND=RUN_DIR (aigan=runs/aigan)"))
+    targets: str = _targets_field()
     save: str | None = field(default=None, metadata=_help("write x_adv, y, target, index here "
                                                           "(.safetensors)"))
     out: str | None = field(default=None, metadata=_help("also write report.json/.md/.html here"))
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        parse_target_rule(self.target)
+        parse_target_rule(self.targets)
         if self.save is not None and not self.save.endswith(".safetensors"):
             raise InputError(f"--save must name a .safetensors file, got {self.save!r}")
 
 
 @dataclasses.dataclass(kw_only=True)
 class EvalConfig(DataOptions):
-    """``advforge evaluate``: several attacks, one protocol, one report."""
+    """Options of ``advforge evaluate``: several attacks, one protocol, one report."""
 
     attacks: list[str] = field(default_factory=lambda: ["fgsm", "pgd", "cw_l2"], metadata=_help(
-        "comma-separated attack specs (see `advforge attack --help`)"))
-    targets: str = field(default="none", metadata=_help("none | all | random | class index"))
+        "comma-separated attack specs, each as in advforge attack --attack"))
+    targets: str = _targets_field()
     out: str = field(default="reports/evaluate", metadata=_help("report directory"))
     samples: bool = field(default=True, metadata=_help("draw the sample grid for targeted attacks"))
 
@@ -102,13 +111,13 @@ class DemoConfig:
     write a report; --from-scratch trains them (and AdvGAN) first."""
 
     out: str | None = field(default=None, metadata=_help(
-        "where the report (and, from scratch, the models) go [runs/demo; with --dry-run "
-        "runs/dry-run/demo]"))
+        "where the report (and, from scratch, the models) go; by default runs/demo, or "
+        "runs/dry-run/demo with --dry-run"))
     dataset: str = field(default="mnist5k", metadata=_help(
         "dataset to run on (other than mnist5k only with --from-scratch)"))
     data_dir: str | None = field(default=None, metadata=_help("directory holding the dataset"))
     limit: int | None = field(default=None, metadata=_help(
-        "evaluate on the first N test images [500; C&W L2 on at most 20 of them]"))
+        "evaluate on the first N test images; by default 500, and C&W L2 on at most 20"))
     seed: int = field(default=0, metadata=_help("seed for every RNG"))
     from_scratch: bool = field(default=False, metadata=_help(
         "train Model B, AI-GAN and AdvGAN first instead of using the shipped weights "

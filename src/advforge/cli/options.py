@@ -127,39 +127,73 @@ def docstring_attributes(cls: type) -> dict[str, str]:
             entries[-1][1].append(line.strip())
     out = {}
     for names, text in entries:
-        joined = re.sub(r":\w+:`([^`]*)`", r"\1", " ".join(text)).replace("``", "")
-        out.update(dict.fromkeys(names, joined))
+        out.update(dict.fromkeys(names, plain_help(" ".join(text))))
     return out
 
 
-def _help(f: dataclasses.Field, described: dict[str, str]) -> str:
-    """A flag's help: the field's ``help`` metadata, else its docstring entry, plus the
-    default (``%`` escaped for argparse)."""
-    text = f.metadata.get("help") or described.get(f.name, "")
-    if f.default is not dataclasses.MISSING:
-        text = f"{text} (default: {f.default})" if text else f"default: {f.default}"
+def _name_lists() -> dict[str, str]:
+    """Flags whose value is a registered name, and the names to list in their help."""
+    from advforge import attacks, data, models
+    from advforge.generative.base import KINDS
+
+    attack_names = ", ".join(attacks.names()) + "; learned: " + ", ".join(
+        f"{k}=RUN_DIR" for k in KINDS)
+    return {"attack": attack_names, "attacks": attack_names, "arch": ", ".join(models.names()),
+            "dataset": ", ".join(data.names())}
+
+
+# References that mean something in the source but nothing in a terminal: a pointer to a module
+# docstring or to a relative module, as a whole parenthesis or as a trailing clause.
+_SOURCE_REFERENCES = (
+    re.compile(r"\s*\((?:see|in) (?:the module docstring|\.[\w.]+)[^)]*\)"),
+    re.compile(r"[;,]\s*(?:see|in) (?:the module docstring|\.[\w.]+)[^;.)]*"),
+)
+
+
+def plain_help(text: str) -> str:
+    """``text`` as plain terminal prose: Sphinx roles reduced to their target, double
+    backticks dropped, and pointers into the source (module docstrings, ``.nets``) removed."""
+    text = re.sub(r":\w+:`~?([^`]*)`", r"\1", text).replace("``", "")
+    for pattern in _SOURCE_REFERENCES:
+        text = pattern.sub("", text)
+    return text
+
+
+def _help(f: dataclasses.Field, described: dict[str, str], names: dict[str, str]) -> str:
+    """A flag's help: the field's ``help`` metadata, else its docstring entry; the valid
+    names when the value is a registered name; and the default, unless the text already says
+    what happens by default or there is none (``%`` escaped for argparse)."""
+    text = plain_help(f.metadata.get("help") or described.get(f.name, "")).strip()
+    if f.name in names and f.metadata.get("names", True):
+        text = f"{text.rstrip('.')}; one of: {names[f.name]}" if text else names[f.name]
+    has_default = f.default is not dataclasses.MISSING and f.default is not None
+    if has_default and not re.search(r"\bdefault\b\s*[:(]?\s*\w", text, re.IGNORECASE):
+        shown = f.default if not isinstance(f.default, tuple) else list(f.default)
+        text = f"{text} (default: {shown})" if text else f"default: {shown}"
     return text.replace("%", "%%")
 
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one ``--field-name`` flag per dataclass field; its help text comes from the field's
-    metadata or the class docstring's ``Attributes:`` entry, with the default appended."""
+    """Add one ``--field-name`` flag per dataclass field (plus any ``aliases`` its metadata
+    lists); its help text comes from the field's metadata or the class docstring's
+    ``Attributes:`` entry, with the default appended."""
     hints = typing.get_type_hints(cls)
     described = docstring_attributes(cls)
+    names = _name_lists()
     for f in dataclasses.fields(cls):
         if not f.init or f.metadata.get("cli") is False:
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
         kind = _base_type(hints[f.name])
-        help_text = _help(f, described)
+        help_text = _help(f, described, names)
         if kind is bool:
             parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=UNSET,
+                *flags, dest=f.name, action=argparse.BooleanOptionalAction, default=UNSET,
                 help=help_text,
             )
         else:
             parser.add_argument(
-                flag, dest=f.name, default=UNSET, metavar=f.name.upper(), help=help_text,
+                *flags, dest=f.name, default=UNSET, metavar=f.name.upper(), help=help_text,
                 **({"choices": f.metadata["choices"]} if "choices" in f.metadata else {}),
             )
 

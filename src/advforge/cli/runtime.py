@@ -11,7 +11,7 @@ import torch
 
 from advforge import data as datasets
 from advforge.errors import InputError
-from advforge.utils.checkpoint import atomic_write_text
+from advforge.utils.checkpoint import atomic_write_text, read_json
 
 # The synthetic stand-in that --dry-run uses instead of a real dataset: MNIST-shaped, tiny.
 DRY_RUN_DATA = {"num_classes": 10, "channels": 1, "size": 28, "n_train": 256, "n_test": 64}
@@ -84,3 +84,63 @@ def resolve_targets(rule: str | int, y: torch.Tensor, num_classes: int, seed: in
 
 def save_resolved_config(out: Path, text: str) -> None:
     atomic_write_text(out / "resolved_config.yaml", text)
+
+
+def _recorded_size(recorded: dict[str, Any]) -> tuple[int, int] | None:
+    """(H, W) from a run's config.json: ``input_size`` (classifiers) or ``image_size``
+    (attackers), an int for square images or a pair."""
+    size = recorded.get("input_size", recorded.get("image_size"))
+    if isinstance(size, int):
+        return size, size
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return int(size[0]), int(size[1])
+    return None
+
+
+def check_dataset_matches(recorded: dict[str, Any], splits: Any, what: str) -> str | None:
+    """Compare a run directory's recorded dataset with the data it is about to be used on.
+
+    Args:
+        recorded: the run's config.json (``dataset``, ``in_channels``, ``num_classes`` and
+            ``input_size`` or ``image_size``, as far as recorded).
+        splits: the loaded :class:`~advforge.data.DatasetSplits`.
+        what: how to name the run in messages, e.g. ``"model runs/model_b"``.
+
+    Returns:
+        None when the run was made on this dataset; a warning (one line) when it was made on
+        another dataset of the same image shape and classes, whose results say little about
+        the run on its own data.
+
+    Raises:
+        InputError: the image shape or class count differs.
+    """
+    name = recorded.get("dataset") or None
+    shape = (splits.in_channels, *splits.image_size)
+    size = _recorded_size(recorded)
+    channels = recorded.get("in_channels", splits.in_channels)
+    made = (channels, *size) if size is not None else None
+    if channels != splits.in_channels or (made is not None and made != shape):
+        got = "x".join(map(str, made)) if made is not None else f"{channels}-channel"
+        raise InputError(f"{what} was made for {got} images ({name or 'dataset not recorded'}); "
+                         f"{splits.name} has {'x'.join(map(str, shape))}")
+    classes = recorded.get("num_classes", splits.num_classes)
+    if classes != splits.num_classes:
+        raise InputError(f"{what} has {classes} classes ({name or 'dataset not recorded'}); "
+                         f"{splits.name} has {splits.num_classes}")
+    if name is None:
+        return (f"{what} does not record the dataset it was trained on; results on "
+                f"{splits.name} assume it was {splits.name}")
+    if name != splits.name:
+        return (f"{what} was trained on {name} but is used on {splits.name} (same "
+                f"image shape and classes): its results on {splits.name} say little about it")
+    return None
+
+
+def run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A run directory's config.json (a one-line CheckpointError when missing or corrupt)."""
+    return read_json(Path(run_dir) / "config.json")
+
+
+def warn(message: str) -> None:
+    """Print a warning to stderr, where it is seen even when stdout goes to a file."""
+    print(f"advforge: WARNING: {message}", file=sys.stderr, flush=True)

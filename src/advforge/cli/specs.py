@@ -88,3 +88,25 @@ def build_attack(spec: str, *, eps: float, device: Any = None) -> tuple[str, Any
             hyper["step_size"] = fields["step_size"].default * eps / base
     attack = attacks.create(name, **hyper)
     return spec, attack, attack.hyper()
+
+
+def check_targeting(name: str, attack: Any, rule: str | int) -> None:
+    """Refuse a target rule the attack cannot honour, before any work is done.
+
+    ``rule`` is what :func:`advforge.cli.configs.parse_target_rule` returns. An attack that
+    picks its own target (``fgsm_ll``) takes none; a learned AI-GAN or per-target AdvGAN set
+    needs one; a single-target AdvGAN attacks only towards the class it was trained for.
+    """
+    if rule != "none" and getattr(attack, "takes_target", True) is False:
+        raise InputError(f"{name} chooses its own target (the least-likely class), so it "
+                         "cannot run with --targets; use --targets none for it, or fgsm/pgd "
+                         "for a targeted attack")
+    if not hasattr(attack, "kind"):
+        return
+    fixed = getattr(attack, "fixed_target", None)
+    if fixed is None and rule == "none":
+        raise InputError(f"{name} is a targeted attacker: give --targets all, random or a "
+                         "class index")
+    if fixed is not None and rule not in ("none", fixed):
+        raise InputError(f"{name} was trained for target class {fixed} only: use --targets "
+                         f"{fixed} (or none)")

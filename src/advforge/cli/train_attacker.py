@@ -18,9 +18,18 @@ import torch
 
 from advforge.cli.configs import _help
 from advforge.cli.options import UNSET, add_dataclass_flags, build_config, config_to_yaml
-from advforge.cli.runtime import check_model_fits, load_splits, make_progress
+from advforge.cli.runtime import (
+    check_dataset_matches,
+    check_model_fits,
+    dry_run_model,
+    load_splits,
+    make_progress,
+    run_config,
+    warn,
+)
 from advforge.errors import InputError
 from advforge.utils.checkpoint import atomic_write_text
+from advforge.utils.paths import check_output_dir
 from advforge.utils.seed import seed_everything
 
 # --dry-run: the whole pipeline on the synthetic split in seconds.
@@ -54,12 +63,23 @@ def _configs() -> dict[str, Any]:
     return {"aigan": AIGANConfig, "advgan": AdvGANConfig}
 
 
+HELP = {"aigan": "AI-GAN: one generator for every target class",
+        "advgan": "AdvGAN: one generator per target class"}
+DESCRIPTIONS = {
+    "aigan": "Train an AI-GAN generator that forges targeted adversarial examples for any "
+             "target class against a classifier, and write its run directory.",
+    "advgan": "Train an AdvGAN generator (one per target class) against a classifier, and "
+              "write its run directory.",
+}
+
+
 def add_parser(sub: Any, add_common: Any) -> None:
-    p = sub.add_parser("train-attacker", help="train a learned attacker (AI-GAN, AdvGAN)")
+    p = sub.add_parser("train-attacker", help="train a learned attacker (AI-GAN, AdvGAN)",
+                       description="Train a learned attacker against a classifier.")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind, cls in _configs().items():
-        k = kinds.add_parser(kind, help=(cls.__doc__ or "").strip().splitlines()[0],
-                             description=(cls.__doc__ or "").strip().splitlines()[0])
+        k = kinds.add_parser(kind, help=HELP[kind],
+                             description=DESCRIPTIONS[kind])
         add_dataclass_flags(k, AttackerRunOptions)
         add_dataclass_flags(k, cls)
         add_common(k)
@@ -94,13 +114,21 @@ def _train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: 
     from advforge.generative import fit_advgan, fit_aigan
     from advforge.models import load_model
 
-    run = build_config(AttackerRunOptions, args)
+    dry_out = {"out": f"runs/dry-run/{args.kind}"} if dry_run and args.out is UNSET else None
+    run = build_config(AttackerRunOptions, args, dry_out)
+    check_output_dir(run.out)
     splits = load_splits(run.dataset, run.data_dir, dry_run)
-    if run.model is None:
-        raise InputError("--model is required (the target classifier's run directory)")
-    model = load_model(run.model).to(device)
-    check_model_fits(model, splits, run.model)
     cfg = _attacker_config(_configs()[args.kind], args, splits, dry_run)
+    if run.model is None and not dry_run:
+        raise InputError("--model is required (the target classifier's run directory)")
+    if run.model is None:  # --dry-run: a tiny Model B trained for the occasion
+        model = dry_run_model(splits, Path(run.out), device, cfg.seed)
+    else:
+        model = load_model(run.model).to(device)
+        message = check_dataset_matches(run_config(run.model), splits, f"model {run.model}")
+        if message:
+            warn(message)
+    check_model_fits(model, splits, run.model or "(dry-run)")
     seed_everything(cfg.seed, deterministic=deterministic)
     train = splits.train if run.limit_train is None else splits.train.subset(
         range(min(run.limit_train, len(splits.train))))

@@ -82,6 +82,9 @@ def evaluate(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if targets is not None and getattr(attack, "takes_target", True) is False:
+        raise InputError(f"{attack_name or _name_of(attack)} chooses its own target and takes "
+                         "no targets (evaluate it with targets=None)")
     check_images(x, channels=getattr(model, "in_channels", None))
     check_labels(y, x.shape[0], getattr(model, "num_classes", None))
     y = y.to(device=x.device, dtype=torch.long)
@@ -95,7 +98,7 @@ def evaluate(
         attack, model, x, y, source, target,
         batch_size=batch_size, generator=generator, keep=keep_adversarial, bar=bar,
     )  # fmt: skip
-    return _summarize_run(
+    result = _summarize_run(
         run,
         name=name,
         hyper=_hyper_of(attack, hyper),
@@ -107,6 +110,19 @@ def evaluate(
         num_classes=num_classes,
         n_skipped=n_skipped,
     )
+    result.norm, result.eps = _budget_of(attack, result.hyper)
+    result.device = str(x.device)
+    return result
+
+
+def _budget_of(attack: AttackFn, hyper: dict[str, Any]) -> tuple[str | None, float | None]:
+    """(norm, eps) for the report: the attack's own attributes, else its hyperparameters."""
+    norm = getattr(attack, "norm", None)
+    eps = getattr(attack, "eps", None)
+    if not isinstance(eps, numbers.Real):
+        eps = hyper.get("eps")
+    eps = float(eps) if isinstance(eps, numbers.Real) and not isinstance(eps, bool) else None
+    return (norm if isinstance(norm, str) else None), eps
 
 
 def expand_pairs(

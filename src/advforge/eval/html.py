@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from advforge.eval import plots, tables
+from advforge.eval.metrics import SMALL_N
 from advforge.eval.result import AttackResult
 
 _CSS = """
@@ -28,6 +29,10 @@ figcaption { color: #555; font-size: 13px; max-width: 900px; }
 .gallery { display: flex; flex-wrap: wrap; gap: 1em; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: .5em .8em; }
 .meta td { text-align: left; }
+.warning { background: #fdecea; border-left: 6px solid #c62828; padding: .6em .9em;
+           font-weight: 600; margin: .6em 0; }
+td.small-n { background: #fdecea !important; }
+.legend { color: #444; font-size: 13px; max-width: 900px; }
 """
 
 
@@ -39,9 +44,10 @@ def render_html(
     class_names: Sequence[str] | None = None,
 ) -> str:
     """The whole report page as a string (see :func:`advforge.eval.report.write_report`)."""
-    title = f"Attack report: {meta.get('model') or 'model'} on {meta.get('dataset') or 'data'}"
-    body = [f"<h1>{_e(title)}</h1>", _run_line(meta)]
-    body += ["<h2>Summary</h2>", _table(tables.summary_table(results)), _notes(results)]
+    title = f"Attack report: {meta.get('model')} on {meta.get('dataset')}"
+    body = [f"<h1>{_e(title)}</h1>", *_warnings(meta), _run_line(meta)]
+    body += ["<h2>Summary</h2>", _table(tables.summary_table(results)), _legend(results),
+             _notes(results)]
     body += _per_class_sections(results, class_names)
     body += _confusion_section(results, class_names)
     body += _samples_section(samples, class_names)
@@ -91,19 +97,35 @@ def _table(table: tables.Table, *, total_rows: int = 0, text_cols: set[int] | No
 
 
 def _cell_class(j: int, cell: str, text_cols: set[int]) -> str:
+    if cell.endswith(tables.SMALL_MARK):
+        return ' class="small-n"'
     if j in text_cols:
         return ' class="mono"'
     return "" if j == 0 or tables.is_numeric(cell) else ' class="l"'
 
 
 def _run_line(meta: dict[str, Any]) -> str:
-    keys = ("dataset", "model", "seed", "device", "version", "created")
+    keys = ("dataset", "model", "seed", "device", "created")
     return "<p>" + " &middot; ".join(f"{k}: <b>{_e(meta.get(k))}</b>" for k in keys) + "</p>"
 
 
+def _warnings(meta: dict[str, Any]) -> list[str]:
+    return [f'<div class="warning">WARNING: {_e(w)}</div>' for w in meta.get("warnings", [])]
+
+
+def _legend(results: Sequence[AttackResult]) -> str:
+    text = _e(tables.RATE_LEGEND)
+    if tables.has_small_n(results):
+        text += (f" <b>{tables.SMALL_MARK} Some rates here rest on fewer than "
+                 f"{SMALL_N} inputs (highlighted): treat them as rough.</b>")
+    return f'<p class="legend">{text}</p>'
+
+
 def _notes(results: Sequence[AttackResult]) -> str:
-    notes = {r.note for r in results if r.note}
-    items = "".join(f"<li>{_e(n)}</li>" for n in sorted(notes))
+    items = "".join(
+        f"<li><b>{_e(', '.join(names))}</b>: {_e(note)}</li>"
+        for names, note in tables.grouped_notes(results)
+    )
     return f'<div class="note"><ul>{items}</ul></div>' if items else ""
 
 
@@ -184,5 +206,6 @@ def _samples_section(
 
 
 def _meta_table(meta: dict[str, Any]) -> str:
-    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in meta.items())
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in meta.items()
+                   if k not in ("warnings", "class_names"))
     return f'<table class="meta">{rows}</table>'

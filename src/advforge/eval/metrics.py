@@ -18,6 +18,10 @@ L0_TOLERANCE = 1e-6
 
 DISTANCE_KEYS = ("l0", "l2", "linf")
 
+# A success rate resting on fewer inputs than this is flagged in reports: its 95% interval
+# is wider than about +-18 points near 50%, too wide to compare attacks by.
+SMALL_N = 30
+
 
 def lp_distances(
     x: torch.Tensor, x_adv: torch.Tensor, *, tol: float = L0_TOLERANCE
@@ -99,3 +103,39 @@ def rate_by_class(
     present = [k for k in range(num_classes) if counts[k] > 0]
     rates = {k: hits[k].item() / counts[k].item() for k in present}
     return rates, {k: int(counts[k]) for k in present}
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    """Wilson score interval for a binomial proportion ``k / n`` (Wilson 1927).
+
+    ``(p + z^2/2n -+ z * sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)`` with ``p = k / n``; unlike
+    the normal approximation it stays inside [0, 1] and does not collapse to a point at
+    ``k = 0`` or ``k = n`` (2 successes out of 2 give [0.34, 1], not [1, 1]).
+
+    Args:
+        k: successes, 0 <= k <= n.
+        n: trials.
+        z: the normal quantile; 1.96 for a 95% interval.
+
+    Returns:
+        ``(low, high)`` in [0, 1]; ``(None, None)`` when ``n == 0``.
+    """
+    if isinstance(k, bool) or isinstance(n, bool) or int(k) != k or int(n) != n:
+        raise InputError(f"wilson_interval needs integer counts, got k={k!r}, n={n!r}")
+    k, n = int(k), int(n)
+    if n < 0 or not 0 <= k <= max(n, 0):
+        raise InputError(f"wilson_interval needs 0 <= k <= n, got k={k}, n={n}")
+    if n == 0:
+        return None, None
+    p = k / n
+    denom = 1.0 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / denom
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def rate_interval(rate: float | None, n: int) -> tuple[float | None, float | None]:
+    """:func:`wilson_interval` for a rate already divided out (``k = round(rate * n)``)."""
+    if rate is None or n == 0:
+        return None, None
+    return wilson_interval(round(rate * n), n)

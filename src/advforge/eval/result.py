@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from advforge.eval.metrics import DISTANCE_KEYS
+from advforge.eval.metrics import DISTANCE_KEYS, SMALL_N, rate_interval
 
 # Fields kept in memory only: tensors are not part of the JSON report.
 _TENSOR_FIELDS = ("x_adv", "source_index", "target")
@@ -47,6 +47,10 @@ class AttackResult:
         robust_accuracy: untargeted only: inputs still classified correctly after the attack,
             over all inputs (misclassified clean inputs count as not robust); else ``None``.
         note: how success was counted, in one sentence for the report.
+        norm: the attack's budget norm (``"linf"``, ``"l2"``) or ``None`` (minimum-norm or
+            unknown).
+        eps: the attack's budget on the [0, 1] scale, ``None`` if it has none.
+        device: the device the attack ran on (``str(x.device)``).
         x_adv, source_index, target: with ``keep_adversarial=True``, the adversarial images
             (M, C, H, W) on the CPU, the index into ``x`` of each one's source and its target
             (``None`` if untargeted). Never written to JSON.
@@ -72,6 +76,9 @@ class AttackResult:
     seconds_per_1000: float | None
     robust_accuracy: float | None = None
     note: str = ""
+    norm: str | None = None
+    eps: float | None = None
+    device: str | None = None
     x_adv: torch.Tensor | None = dataclasses.field(default=None, repr=False)
     source_index: torch.Tensor | None = dataclasses.field(default=None, repr=False)
     target: torch.Tensor | None = dataclasses.field(default=None, repr=False)
@@ -95,9 +102,20 @@ class AttackResult:
             return None
         return sum(self.per_target.values()) / len(self.per_target)
 
+    @property
+    def success_ci95(self) -> tuple[float | None, float | None]:
+        """95% Wilson interval of ``success_rate`` over its ``n_evaluated`` pairs."""
+        return rate_interval(self.success_rate, self.n_evaluated)
+
+    @property
+    def small_n(self) -> bool:
+        """Whether ``success_rate`` rests on fewer than ``SMALL_N`` pairs."""
+        return self.n_evaluated < SMALL_N
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict: class keys as strings, the confusion matrix as nested lists,
-        distances both nested under ``distances`` and flat as ``l0``/``l2``/``linf``."""
+        distances both nested under ``distances`` and flat as ``l0``/``l2``/``linf``; every
+        success rate with its n and 95% Wilson interval, and a flag when n < ``SMALL_N``."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             if f.name in _TENSOR_FIELDS:
@@ -111,6 +129,14 @@ class AttackResult:
         for key in DISTANCE_KEYS:
             out[key] = dict(self.distances[key])
         out["mean_per_target"] = self.mean_per_target
+        out["success_n"] = self.n_evaluated
+        out["success_ci95"] = list(self.success_ci95)
+        out["success_small_n"] = self.small_n
+        out["per_target_ci95"] = {
+            str(k): list(rate_interval(v, self.per_target_n.get(k, 0)))
+            for k, v in sorted(self.per_target.items())
+        }
+        out["small_n_threshold"] = SMALL_N
         return out
 
     @classmethod

@@ -9,15 +9,49 @@ import json
 import re
 from collections.abc import Sequence
 
+from advforge.eval.metrics import SMALL_N, rate_interval
 from advforge.eval.result import AttackResult
 
 Table = tuple[list[str], list[list[str]]]
 DASH = "–"
+SMALL_MARK = "†"
+RATE_LEGEND = (
+    f"Success rates read: rate [95% Wilson interval] n = pairs behind the rate; {SMALL_MARK} "
+    f"marks a rate resting on fewer than {SMALL_N} inputs, whose interval is too wide to "
+    "compare attacks by."
+)
 
 
 def pct(value: float | None) -> str:
     """Rates as percentages with two decimals, the papers' convention."""
     return DASH if value is None else f"{100 * value:.2f}%"
+
+
+def rate_cell(rate: float | None, n: int | None) -> str:
+    """A success rate with its n and 95% Wilson interval, flagged when n < ``SMALL_N``:
+    ``97.50% [93.1–99.2] n=40``."""
+    if rate is None or not n:
+        return DASH
+    lo, hi = rate_interval(rate, n)
+    flag = f" {SMALL_MARK}" if n < SMALL_N else ""
+    return f"{100 * rate:.2f}% [{100 * lo:.1f}–{100 * hi:.1f}] n={n}{flag}"
+
+
+def has_small_n(results: Sequence[AttackResult]) -> bool:
+    """Whether any rate in the report (overall or per class) rests on fewer than SMALL_N."""
+    return any(
+        (r.n_evaluated and r.small_n) or any(0 < n < SMALL_N for n in r.per_target_n.values())
+        for r in results
+    )
+
+
+def grouped_notes(results: Sequence[AttackResult]) -> list[tuple[list[str], str]]:
+    """Each distinct note once, with the attacks it applies to, in table order."""
+    groups: dict[str, list[str]] = {}
+    for name, r in zip(unique_names(results), results, strict=True):
+        if r.note:
+            groups.setdefault(r.note, []).append(name)
+    return [(names, note) for note, names in groups.items()]
 
 
 def num(value: float | None, digits: int = 4) -> str:
@@ -49,13 +83,16 @@ def _targeting(r: AttackResult) -> str:
 
 
 def summary_table(results: Sequence[AttackResult]) -> Table:
-    headers = ["attack", "targeted", "clean acc", "success", "mean L2", "mean Linf", "s/1000"]
+    headers = ["attack", "targeted", "norm", "eps", "clean acc", "success [95% CI] n",
+               "mean L2", "mean Linf", "s/1000"]
     rows = [
         [
             name,
             _targeting(r),
+            r.norm or DASH,
+            num(r.eps),
             pct(r.clean_accuracy),
-            pct(r.success_rate),
+            rate_cell(r.success_rate, r.n_evaluated),
             num(r.l2["mean"]),
             num(r.linf["mean"]),
             num(r.seconds_per_1000),
@@ -81,11 +118,12 @@ def per_class_table(
     classes = sorted({k for _, r in picked for k in r.per_target})
     headers = ["target class" if targeted else "true class"] + [n for n, _ in picked]
     rows = [
-        [class_label(k, class_names)] + [pct(r.per_target.get(k)) for _, r in picked]
+        [class_label(k, class_names)]
+        + [rate_cell(r.per_target.get(k), r.per_target_n.get(k)) for _, r in picked]
         for k in classes
     ]
     rows.append(["Average"] + [pct(r.mean_per_target) for _, r in picked])
-    rows.append(["All pairs"] + [pct(r.success_rate) for _, r in picked])
+    rows.append(["All pairs"] + [rate_cell(r.success_rate, r.n_evaluated) for _, r in picked])
     return headers, rows
 
 

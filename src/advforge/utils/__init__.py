@@ -1,4 +1,4 @@
-"""Seeding, checkpoint I/O, input validation, device and mode helpers."""
+"""Seeding, checkpoint I/O, output-path and input validation, device and mode helpers."""
 
 from advforge.utils.checkpoint import (
     atomic_write_bytes,
@@ -9,6 +9,7 @@ from advforge.utils.checkpoint import (
     save_safetensors,
 )
 from advforge.utils.modes import model_mode
+from advforge.utils.paths import check_output_dir, check_output_file
 from advforge.utils.seed import seed_everything
 from advforge.utils.validate import check_eps, check_images, check_labels, check_targets
 
@@ -19,6 +20,8 @@ __all__ = [
     "check_eps",
     "check_images",
     "check_labels",
+    "check_output_dir",
+    "check_output_file",
     "check_targets",
     "load_safetensors",
     "model_mode",

@@ -15,6 +15,18 @@ from safetensors.torch import load_file, save_file
 from advforge.errors import CheckpointError
 
 
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give: ``0o666 & ~umask``.
+
+    ``mkstemp`` creates its file with 0600 whatever the umask; the atomic writers set this
+    mode before the rename so a colleague or a web server can read a report when the umask
+    allows it.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it, so readers never see
     a half-written file (an interrupted run leaves the previous version intact)."""
@@ -26,6 +38,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -87,6 +100,7 @@ def save_safetensors(
     os.close(fd)
     try:
         save_file(cpu, tmp, metadata=metadata)
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -73,8 +73,12 @@ def check_targets(
     return target
 
 
-def check_eps(value: float, name: str = "eps", *, allow_zero: bool = False) -> None:
-    """Budgets and step sizes must be finite and positive (or >= 0 where zero is meaningful)."""
+def check_eps(
+    value: float, name: str = "eps", *, allow_zero: bool = False, upper: float | None = None
+) -> None:
+    """Budgets and step sizes must be finite and positive (or >= 0 where zero is meaningful),
+    and at most ``upper`` when given (1 for an L-inf budget on [0, 1] images: a larger one
+    allows any image at all)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -83,6 +87,9 @@ def check_eps(value: float, name: str = "eps", *, allow_zero: bool = False) -> N
         raise InputError(f"{name} must be finite, got {value!r}")
     if v < 0 or (v == 0 and not allow_zero):
         raise InputError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    if upper is not None and v > upper:
+        raise InputError(f"{name} {v:g} exceeds {upper:g}: an L-inf budget on [0, 1] images "
+                         f"is at most 1 (e.g. 0.3 or 8/255)")
 
 
 def parse_fraction(text: str | float) -> float:
