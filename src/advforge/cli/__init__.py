@@ -70,8 +70,9 @@ def _commands(train_config: type) -> dict[str, tuple[type, str, str]]:
                      "Run several attacks under one target protocol and write report.json, "
                      "report.md and report.html into --out."),
         "demo": (DemoConfig, "the main job on the embedded MNIST sample",
-                 "Run the main job on the embedded MNIST sample: Model B attacked by the "
-                 "optimisation attacks, AI-GAN and AdvGAN, ending in one report."),
+                 "Attack the shipped Model B on the embedded MNIST sample with FGSM, PGD, "
+                 "C&W L2 and its shipped AI-GAN generator, and write one report; "
+                 "--from-scratch trains Model B, AI-GAN and AdvGAN first."),
     }
 
 
