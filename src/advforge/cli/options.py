@@ -1,7 +1,8 @@
 """Dataclass configs -> argparse flags, with ``--config run.yaml`` defaults (timm/litgpt style).
 
-Precedence: dataclass default < YAML file < explicit command-line flag. The resolved config is
-saved beside the outputs so a run can be repeated exactly.
+Precedence: dataclass default < recipe (``advforge.models.recipes``) < YAML file < explicit
+command-line flag. The resolved config is saved beside the outputs so a run can be repeated
+exactly.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import re
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -178,8 +180,9 @@ def read_yaml_config(path: str | Path) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def build_config(cls: type[C], args: argparse.Namespace, extra: dict[str, Any] | None = None) -> C:
-    """Merge defaults < YAML (``args.config``) < flags into ``cls`` and validate it."""
+def given_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The values of ``cls``'s fields that the ``--config`` YAML file and the explicit flags
+    set (flags win), coerced to the fields' types; unset fields are absent."""
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls) if f.init}
     values: dict[str, Any] = {}
@@ -193,6 +196,26 @@ def build_config(cls: type[C], args: argparse.Namespace, extra: dict[str, Any] |
         value = getattr(args, key, UNSET)
         if value is not UNSET:
             values[key] = _coerce(value, hints[key], key)
+    return values
+
+
+def build_config(cls: type[C], args: argparse.Namespace, extra: dict[str, Any] | None = None,
+                 *, recipe: Mapping[str, Any] | None = None) -> C:
+    """Merge defaults < ``recipe`` < YAML (``args.config``) < flags < ``extra`` into ``cls``
+    and validate it.
+
+    Args:
+        cls: the command's config dataclass.
+        args: parsed flags (unset ones are :data:`UNSET`).
+        extra: values the command imposes over everything (e.g. ``--dry-run``'s tiny
+            settings).
+        recipe: a recipe's settings; only the keys that are fields of ``cls`` apply (one
+            recipe can span two configs, e.g. an attacker's and its run options).
+    """
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    values = {k: _coerce(v, hints[k], k) for k, v in (recipe or {}).items() if k in known}
+    values.update(given_values(cls, args))
     values.update(extra or {})
     try:
         return cls(**values)
