@@ -49,6 +49,7 @@ def resolve_factory(spec: str) -> Callable[[], object]:
     added = cwd not in sys.path
     if added:
         sys.path.insert(0, cwd)
+    importlib.invalidate_caches()  # a package written since the process started is found
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or whatever the module's own code raises

@@ -73,7 +73,7 @@ def import_model(
     net = build_from_factory(factory)
     _load_strict(net, state, factory, weights)
     splits = datasets.load(dataset, data_dir)
-    model = _wrap(net, mean, std, splits)
+    model, (mean, std) = _wrap(net, mean, std, splits)
     model.to(device).eval()
     x, y = splits.test.x[:limit], splits.test.y[:limit]
     _check_output_shape(model, x[:2].to(device), splits, factory)
@@ -84,8 +84,8 @@ def import_model(
         "num_classes": int(splits.num_classes),
         "in_channels": int(splits.in_channels),
         "input_size": int(splits.image_size[0]),
-        "mean": model.mean.flatten().tolist(),
-        "std": model.std.flatten().tolist(),
+        "mean": mean,
+        "std": std,
         "dataset": splits.name,
         "seed": None,
         "version": __version__,
@@ -132,15 +132,31 @@ def _load_strict(net: nn.Module, state: dict[str, torch.Tensor], factory: str,
                          f"{mismatch_summary(net.state_dict(), state, exc)}") from None
 
 
-def _wrap(net: nn.Module, mean: Any, std: Any, splits: Any) -> ImageClassifier:
-    try:
-        model = ImageClassifier(net, 0.0 if mean is None else mean, 1.0 if std is None else std,
-                                num_classes=splits.num_classes, in_channels=splits.in_channels)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"bad --mean/--std for {splits.name} ({splits.in_channels} "
-                         f"channels): {exc}") from None
+def _wrap(net: nn.Module, mean: Any, std: Any,
+          splits: Any) -> tuple[ImageClassifier, list[list[float]]]:
+    """``net`` behind its normalisation, and [mean, std] as given, one value per channel."""
+    channels = int(splits.in_channels)
+    stats = []
+    for name, value, default in (("--mean", mean, 0.0), ("--std", std, 1.0)):
+        values = [default] if value is None else _floats(name, value)
+        if len(values) not in (1, channels):
+            raise InputError(f"{name} needs 1 or {channels} values for {splits.name}, "
+                             f"got {len(values)}")
+        stats.append(values * channels if len(values) == 1 else values)
+    if min(stats[1]) <= 0:
+        raise InputError(f"--std must be positive, got {stats[1]}")
+    model = ImageClassifier(net, stats[0], stats[1], num_classes=splits.num_classes,
+                            in_channels=channels)
     model.input_size = int(splits.image_size[0])
-    return model
+    return model, stats
+
+
+def _floats(name: str, value: Any) -> list[float]:
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    try:
+        return [float(v) for v in items]
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be numbers, got {value!r}") from None
 
 
 @torch.no_grad()

@@ -220,7 +220,7 @@ def _few(keys: list[str], n: int = 3) -> str:
 def mismatch_summary(
     expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], exc: Exception
 ) -> str:
-    """One line: missing / unexpected keys and the first shape mismatch."""
+    """One line: missing / unexpected keys and the first few shape mismatches."""
     missing = sorted(set(expected) - set(got))
     unexpected = sorted(set(got) - set(expected))
     parts = []
@@ -228,10 +228,9 @@ def mismatch_summary(
         parts.append(f"{len(missing)} missing keys (e.g. {_few(missing)})")
     if unexpected:
         parts.append(f"{len(unexpected)} unexpected keys (e.g. {_few(unexpected)})")
-    for key in sorted(set(expected) & set(got)):
-        if expected[key].shape != got[key].shape:
-            parts.append(
-                f"{key} has shape {tuple(got[key].shape)}, expected {tuple(expected[key].shape)}"
-            )
-            break
+    shapes = [f"{key} has shape {tuple(got[key].shape)}, expected {tuple(expected[key].shape)}"
+              for key in sorted(set(expected) & set(got))
+              if expected[key].shape != got[key].shape]
+    parts += shapes[:3] + ([f"{len(shapes) - 3} more shape mismatches"] if len(shapes) > 3
+                           else [])
     return "; ".join(parts) or str(exc).splitlines()[0]
