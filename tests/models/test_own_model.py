@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from user_nets import forget, write_package
 
 from advforge import data as datasets
@@ -62,7 +62,8 @@ def test_bad_factories_are_one_line_input_errors(pkg, attr, match):
 
 
 def test_unimportable_module_names_itself(pkg):
-    with pytest.raises(InputError, match="cannot import 'nosuchpkg.nets' from .*No module named 'nosuchpkg'") as info:
+    match = "cannot import 'nosuchpkg.nets' from .*No module named 'nosuchpkg'"
+    with pytest.raises(InputError, match=match) as info:
         build_from_factory("nosuchpkg.nets:make_net")
     _one_line(info)
 
@@ -85,18 +86,12 @@ def test_import_round_trip_gives_the_users_network(pkg, tmp_path, monkeypatch):
     model = load_model(run)
     assert not model.training and model.num_classes == 10 and model.input_size == 28
     net = build_from_factory(f"{pkg}:make_net")
-    net.load_state_dict(json_free_state(tmp_path / "net.safetensors"))
+    net.load_state_dict(load_file(str(tmp_path / "net.safetensors")))
     test = datasets.load("synthetic").test
     x = test.x[:8]
     assert torch.equal(model(x), net.eval()((x - 0.5) / 0.25))  # normalisation applied once
     acc = (model(test.x).argmax(1) == test.y).float().mean().item()
     assert config["metrics"] == {"test_accuracy": pytest.approx(acc), "n_test": len(test)}
-
-
-def json_free_state(path):
-    from safetensors.torch import load_file
-
-    return load_file(str(path))
 
 
 def test_factory_run_dir_needs_its_package_on_the_path(pkg, tmp_path, monkeypatch):
@@ -120,7 +115,8 @@ def test_config_naming_both_arch_and_factory_is_refused(pkg, tmp_path):
 
 
 def _write_flat_weights(tmp_path):
-    save_file(build_from_factory("ownnets:flat_net").state_dict(), str(tmp_path / "flat.safetensors"))
+    flat = build_from_factory("ownnets:flat_net")
+    save_file(flat.state_dict(), str(tmp_path / "flat.safetensors"))
     return "flat.safetensors"
 
 
