@@ -20,26 +20,27 @@ COMMANDS = ("import-model", "recipes")
 
 @dataclasses.dataclass(kw_only=True)
 class ImportConfig:
-    """``advforge import-model``: check your own network on a dataset and write it as a run
-    directory that every ``--model`` flag accepts."""
+    """Check your own network on a dataset and write it as a run directory that every --model
+    flag accepts, e.g. advforge import-model --factory mynets.nets:make_net --weights
+    net.safetensors --dataset mnist5k --out runs/mine"""
 
     factory: str | None = field(default=None, metadata=_help(
-        "package.module:callable that returns your nn.Module (called with no arguments; "
-        "imported with the current directory on the path)"))
+        "required: package.module:callable that returns your nn.Module (called with no "
+        "arguments; imported with the current directory on the path)"))
     weights: str | None = field(default=None, metadata=_help(
-        "its state_dict as a .safetensors file"))
+        "required: the module's state_dict as a .safetensors file"))
     dataset: str = field(default="mnist5k", metadata=_help(
         "dataset it was trained on (see `advforge datasets`)"))
     data_dir: str | None = field(default=None, metadata=_help(
         "directory holding the dataset files"))
-    out: str | None = field(default=None, metadata=_help("run directory to write"))
+    out: str | None = field(default=None, metadata=_help("required: run directory to write"))
     mean: list[float] | None = field(default=None, metadata=_help(
         "per-channel mean your network expects its input normalised with (M or M,M,M); "
-        "default: none, it takes [0, 1] images"))
+        "without it the network gets [0, 1] images"))
     std: list[float] | None = field(default=None, metadata=_help(
-        "per-channel std, same convention (default: none)"))
+        "per-channel std, same convention"))
     limit: int | None = field(default=None, metadata=_help(
-        "measure the clean accuracy on the first N test images (default: all)"))
+        "measure the clean accuracy on the first N test images only"))
     batch_size: int = field(default=500, metadata=_help("images per forward pass"))
 
     def __post_init__(self) -> None:
@@ -56,10 +57,11 @@ class ImportConfig:
 
 @dataclasses.dataclass(kw_only=True)
 class RecipesConfig:
-    """``advforge recipes``: the settings train-classifier and train-attacker use by default."""
+    """List the settings train-classifier and train-attacker use when only the model and the
+    dataset are given, with what they measured and the command that reproduces them."""
 
     kind: str | None = field(default=None, metadata=_help(
-        "only this kind", choices=list(KINDS)))
+        "only this kind: classifier or attacker", choices=list(KINDS)))
     dataset: str | None = field(default=None, metadata=_help("only this dataset"))
 
 

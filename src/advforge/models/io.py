@@ -129,9 +129,9 @@ def write_run(run_dir: str | os.PathLike, state: dict[str, torch.Tensor],
     config.json is removed first so it can never describe half-replaced weights).
     """
     run_dir = Path(run_dir)
-    source = config.get("arch") or config.get("factory")
+    kind = "arch" if "arch" in config else "factory"
     (run_dir / CONFIG).unlink(missing_ok=True)
-    save_safetensors(run_dir / WEIGHTS, state, metadata={"format": FORMAT, "source": source})
+    save_safetensors(run_dir / WEIGHTS, state, metadata={"format": FORMAT, kind: config[kind]})
     atomic_write_json(run_dir / CONFIG, config)
     return run_dir
 
