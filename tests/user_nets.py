@@ -47,6 +47,13 @@ SOURCE = textwrap.dedent('''
         return 42
 
 
+    def lazy_net():
+        """Imports another top-level module of the working directory only when called."""
+        import importlib
+
+        return importlib.import_module(__name__ + "_extra").make()
+
+
     NOT_CALLABLE = 3
 ''')
 
@@ -55,11 +62,13 @@ def write_package(root: Path, name: str) -> str:
     """Write ``root/name/__init__.py`` and forget any module of that name imported before."""
     (root / name).mkdir(parents=True, exist_ok=True)
     (root / name / "__init__.py").write_text(SOURCE)
-    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
-        del sys.modules[key]
+    (root / f"{name}_extra.py").write_text(
+        "from torch import nn\n\n\ndef make():\n    return nn.Linear(2, 2)\n")
+    forget(name)
     return name
 
 
 def forget(name: str) -> None:
-    for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+    """Drop ``name``, its submodules and its ``_extra`` module from ``sys.modules``."""
+    for key in [k for k in sys.modules if k.split(".")[0] in (name, name + "_extra")]:
         del sys.modules[key]

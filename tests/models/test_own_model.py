@@ -61,6 +61,13 @@ def test_bad_factories_are_one_line_input_errors(pkg, attr, match):
     _one_line(info)
 
 
+def test_a_factory_may_import_more_of_the_working_directory_when_called(pkg, tmp_path):
+    import sys
+
+    assert build_from_factory(f"{pkg}:lazy_net").out_features == 2
+    assert str(tmp_path) not in sys.path  # the path is restored after the import and the call
+
+
 def test_unimportable_module_names_itself(pkg):
     match = "cannot import 'nosuchpkg.nets' from .*No module named 'nosuchpkg'"
     with pytest.raises(InputError, match=match) as info:

@@ -10,11 +10,12 @@ safetensors.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from torch import nn
 
@@ -37,6 +38,22 @@ def parse_factory_spec(spec: object) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+@contextlib.contextmanager
+def cwd_on_path() -> Iterator[str]:
+    """The current working directory first on ``sys.path`` for the duration (as ``python -m``
+    puts it there), so a user's package in it imports; the path is restored afterwards."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    importlib.invalidate_caches()  # a package written since the process started is found
+    try:
+        yield cwd
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
 def resolve_factory(spec: str) -> Callable[[], object]:
     """Import the callable that ``spec`` names (current directory first on ``sys.path``).
 
@@ -45,21 +62,14 @@ def resolve_factory(spec: str) -> Callable[[], object]:
             quoted), the attribute is missing, or it is not callable.
     """
     module_name, attr_path = parse_factory_spec(spec)
-    cwd = os.getcwd()
-    added = cwd not in sys.path
-    if added:
-        sys.path.insert(0, cwd)
-    importlib.invalidate_caches()  # a package written since the process started is found
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or whatever the module's own code raises
-        raise InputError(
-            f"factory {spec!r}: cannot import {module_name!r} from {cwd} or the installed "
-            f"packages ({type(exc).__name__}: {first_line(exc)})"
-        ) from None
-    finally:
-        if added:
-            sys.path.remove(cwd)
+    with cwd_on_path() as cwd:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # ImportError, or whatever the module's own code raises
+            raise InputError(
+                f"factory {spec!r}: cannot import {module_name!r} from {cwd} or the installed "
+                f"packages ({type(exc).__name__}: {first_line(exc)})"
+            ) from None
     target: object = module
     for part in attr_path.split("."):
         if not hasattr(target, part):
@@ -82,13 +92,14 @@ def build_from_factory(spec: str) -> nn.Module:
             or it returns something other than an ``nn.Module``.
     """
     factory = resolve_factory(spec)
-    try:
-        net = factory()
-    except (Exception, SystemExit) as exc:  # user code: any failure becomes one line
-        raise InputError(
-            f"factory {spec!r} raised {type(exc).__name__} when called with no arguments: "
-            f"{first_line(exc)}"
-        ) from None
+    with cwd_on_path():  # the factory may import more of the user's code
+        try:
+            net = factory()
+        except (Exception, SystemExit) as exc:  # user code: any failure becomes one line
+            raise InputError(
+                f"factory {spec!r} raised {type(exc).__name__} when called with no arguments: "
+                f"{first_line(exc)}"
+            ) from None
     if not isinstance(net, nn.Module):
         raise InputError(f"factory {spec!r} returned a {type(net).__name__}, not a "
                          "torch.nn.Module")
