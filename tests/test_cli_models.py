@@ -15,6 +15,7 @@ from advforge.cli import build_parser, main
 from advforge.cli.model_commands import attacker_recipe, build_train_config
 from advforge.cli.options import build_config
 from advforge.cli.train_attacker import AttackerRunOptions
+from advforge.errors import InputError
 from advforge.generative import AIGANConfig
 from advforge.models.factory import build_from_factory
 from advforge.models.recipes import all_recipes, find_recipe
@@ -179,3 +180,14 @@ def test_train_attacker_uses_its_recipe_under_yaml_and_flags(tmp_path, capsys):
     assert config("--dataset", "cifar10").epochs == AIGANConfig().epochs
     assert "no recipe for aigan on cifar10; using the package defaults" in \
         capsys.readouterr().out
+    # one --config file holds options of both configs of the subcommand, between the recipe
+    # and the flags
+    path = tmp_path / "gan.yaml"
+    path.write_text("epochs: 7\nlimit_train: 100\nkappa: 5\n")
+    assert (config("--config", str(path)).epochs, config("--config", str(path)).kappa) == (7, 5)
+    assert config("--config", str(path), "--epochs", "2").epochs == 2
+    args = build_parser().parse_args(["train-attacker", "aigan", "--config", str(path)])
+    assert build_config(AttackerRunOptions, args).limit_train == 100
+    path.write_text("epochz: 7\n")
+    with pytest.raises(InputError, match="unknown option 'epochz'"):
+        config("--config", str(path))

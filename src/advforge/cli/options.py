@@ -23,6 +23,7 @@ from advforge.utils.validate import parse_fraction
 
 C = TypeVar("C")
 UNSET = object()
+_CONFIG_FIELDS = "_config_fields"  # parser default: the fields --config may set
 
 
 def _base_type(annotation: Any) -> Any:
@@ -145,9 +146,16 @@ def _help(f: dataclasses.Field, described: dict[str, str]) -> str:
 
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
     """Add one ``--field-name`` flag per dataclass field; its help text comes from the field's
-    metadata or the class docstring's ``Attributes:`` entry, with the default appended."""
+    metadata or the class docstring's ``Attributes:`` entry, with the default appended.
+
+    A subcommand can carry the flags of several configs (train-attacker: its run options and
+    the attacker's); the parser records all their fields, so one ``--config`` file may set
+    any of them and each config picks its own."""
     hints = typing.get_type_hints(cls)
     described = docstring_attributes(cls)
+    # Every config of this subcommand takes its options from the one --config file.
+    accepted = parser.get_default(_CONFIG_FIELDS) or frozenset()
+    parser.set_defaults(**{_CONFIG_FIELDS: accepted | {f.name for f in dataclasses.fields(cls)}})
     for f in dataclasses.fields(cls):
         if not f.init or f.metadata.get("cli") is False:
             continue
@@ -188,10 +196,12 @@ def given_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     config_path = getattr(args, "config", None)
     if config_path:
+        accepted = getattr(args, _CONFIG_FIELDS, None) or known
         for key, value in read_yaml_config(config_path).items():
-            if key not in known:
+            if key not in accepted:
                 raise InputError(f"--config: unknown option {key!r} for this command")
-            values[key] = _coerce(value, hints[key], key)
+            if key in known:
+                values[key] = _coerce(value, hints[key], key)
     for key in known:
         value = getattr(args, key, UNSET)
         if value is not UNSET:
