@@ -153,15 +153,12 @@ def build_train_config(args: argparse.Namespace,
     """train-classifier's config: defaults < the (arch, dataset) recipe < YAML < flags < extra.
 
     The recipe is looked up from the arch and dataset the YAML file and flags give (or the
-    defaults); the config records its label in ``recipe``.
+    defaults), before ``extra`` (``--dry-run``'s synthetic data and one epoch) shrinks it;
+    the config records its label in ``recipe``.
     """
     from advforge.training import TrainConfig
 
-    given = given_values(TrainConfig, args)
-    defaults = TrainConfig.__dataclass_fields__
-    arch = given.get("arch", defaults["arch"].default)
-    dataset = given.get("dataset", defaults["dataset"].default)
-    recipe = find_recipe("classifier", arch, dataset)
+    recipe = find_recipe("classifier", *_classifier_key(args))
     extra = {**(extra or {}), "recipe": recipe.label if recipe else None}
     return build_config(TrainConfig, args, extra, recipe=recipe and recipe.settings), recipe
 
@@ -169,8 +166,17 @@ def build_train_config(args: argparse.Namespace,
 def train_classifier_config(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Any:
     """:func:`build_train_config`, saying in one line which recipe applies."""
     cfg, recipe = build_train_config(args, extra)
-    print(_recipe_line("train-classifier", recipe, f"{cfg.arch} on {cfg.dataset}"))
+    arch, dataset = _classifier_key(args)
+    print(_recipe_line("train-classifier", recipe, f"{arch} on {dataset}"))
     return cfg
+
+
+def _classifier_key(args: argparse.Namespace) -> tuple[str, str]:
+    from advforge.training import TrainConfig
+
+    given, fields = given_values(TrainConfig, args), TrainConfig.__dataclass_fields__
+    return (given.get("arch", fields["arch"].default),
+            given.get("dataset", fields["dataset"].default))
 
 
 def attacker_recipe(args: argparse.Namespace, run_options: type) -> Mapping[str, Any] | None:
