@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from advforge.cli import model_commands
 from advforge.cli.configs import AttackConfig, DemoConfig, EvalConfig
 from advforge.cli.options import add_dataclass_flags, build_config
 from advforge.errors import AdvforgeError
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     from advforge.cli.train_attacker import add_parser as add_train_attacker
 
     add_train_attacker(sub, _add_common)
+    model_commands.add_parsers(sub)
     return parser
 
 
@@ -103,12 +105,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from advforge.cli import commands
-    from advforge.training import TrainConfig
     from advforge.utils.device import resolve_device
     from advforge.utils.seed import seed_everything
 
     if args.command == "datasets":
         return commands.cmd_datasets()
+    if args.command in model_commands.COMMANDS:
+        return model_commands.run(args)
     device = resolve_device(args.device)
     flags = {"dry_run": args.dry_run, "quiet": args.quiet}
     if args.command == "train-attacker":
@@ -117,7 +120,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return cmd_train_attacker(args, device, deterministic=args.deterministic, **flags)
     if args.command == "train-classifier":
         extra = _dry_run_train_overrides(args) if args.dry_run else None
-        cfg = build_config(TrainConfig, args, extra)
+        cfg = model_commands.train_classifier_config(args, extra)
         seed_everything(cfg.seed, deterministic=args.deterministic)
         return commands.cmd_train_classifier(cfg, device, **flags)
     cls = {"attack": AttackConfig, "evaluate": EvalConfig, "demo": DemoConfig}[args.command]

@@ -1,7 +1,8 @@
 """Dataclass configs -> argparse flags, with ``--config run.yaml`` defaults (timm/litgpt style).
 
-Precedence: dataclass default < YAML file < explicit command-line flag. The resolved config is
-saved beside the outputs so a run can be repeated exactly.
+Precedence: dataclass default < recipe (``advforge.models.recipes``) < YAML file < explicit
+command-line flag. The resolved config is saved beside the outputs so a run can be repeated
+exactly.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import re
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +23,7 @@ from advforge.utils.validate import parse_fraction
 
 C = TypeVar("C")
 UNSET = object()
+_CONFIG_FIELDS = "_config_fields"  # parser default: the fields --config may set
 
 
 def _base_type(annotation: Any) -> Any:
@@ -176,10 +179,17 @@ def _help(f: dataclasses.Field, described: dict[str, str], names: dict[str, str]
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type) -> None:
     """Add one ``--field-name`` flag per dataclass field (plus any ``aliases`` its metadata
     lists); its help text comes from the field's metadata or the class docstring's
-    ``Attributes:`` entry, with the default appended."""
+    ``Attributes:`` entry, with the default appended.
+
+    A subcommand can carry the flags of several configs (train-attacker: its run options and
+    the attacker's); the parser records all their fields, so one ``--config`` file may set
+    any of them and each config picks its own."""
     hints = typing.get_type_hints(cls)
     described = docstring_attributes(cls)
     names = _name_lists()
+    # Every config of this subcommand takes its options from the one --config file.
+    accepted = parser.get_default(_CONFIG_FIELDS) or frozenset()
+    parser.set_defaults(**{_CONFIG_FIELDS: accepted | {f.name for f in dataclasses.fields(cls)}})
     for f in dataclasses.fields(cls):
         if not f.init or f.metadata.get("cli") is False:
             continue
@@ -212,21 +222,44 @@ def read_yaml_config(path: str | Path) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def build_config(cls: type[C], args: argparse.Namespace, extra: dict[str, Any] | None = None) -> C:
-    """Merge defaults < YAML (``args.config``) < flags into ``cls`` and validate it."""
+def given_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The values of ``cls``'s fields that the ``--config`` YAML file and the explicit flags
+    set (flags win), coerced to the fields' types; unset fields are absent."""
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls) if f.init}
     values: dict[str, Any] = {}
     config_path = getattr(args, "config", None)
     if config_path:
+        accepted = getattr(args, _CONFIG_FIELDS, None) or known
         for key, value in read_yaml_config(config_path).items():
-            if key not in known:
+            if key not in accepted:
                 raise InputError(f"--config: unknown option {key!r} for this command")
-            values[key] = _coerce(value, hints[key], key)
+            if key in known:
+                values[key] = _coerce(value, hints[key], key)
     for key in known:
         value = getattr(args, key, UNSET)
         if value is not UNSET:
             values[key] = _coerce(value, hints[key], key)
+    return values
+
+
+def build_config(cls: type[C], args: argparse.Namespace, extra: dict[str, Any] | None = None,
+                 *, recipe: Mapping[str, Any] | None = None) -> C:
+    """Merge defaults < ``recipe`` < YAML (``args.config``) < flags < ``extra`` into ``cls``
+    and validate it.
+
+    Args:
+        cls: the command's config dataclass.
+        args: parsed flags (unset ones are :data:`UNSET`).
+        extra: values the command imposes over everything (e.g. ``--dry-run``'s tiny
+            settings).
+        recipe: a recipe's settings; only the keys that are fields of ``cls`` apply (one
+            recipe can span two configs, e.g. an attacker's and its run options).
+    """
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    values = {k: _coerce(v, hints[k], k) for k, v in (recipe or {}).items() if k in known}
+    values.update(given_values(cls, args))
     values.update(extra or {})
     try:
         return cls(**values)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from advforge.cli.configs import _help
+from advforge.cli.model_commands import attacker_recipe
 from advforge.cli.options import UNSET, add_dataclass_flags, build_config, config_to_yaml
 from advforge.cli.runtime import (
     check_dataset_matches,
@@ -85,14 +86,15 @@ def add_parser(sub: Any, add_common: Any) -> None:
         add_common(k)
 
 
-def _attacker_config(cls: type, args: argparse.Namespace, splits: Any, dry_run: bool) -> Any:
+def _attacker_config(cls: type, args: argparse.Namespace, splits: Any, dry_run: bool,
+                     recipe: Any = None) -> Any:
     extra: dict[str, Any] = {}
     if getattr(args, "eps", UNSET) is UNSET:
         extra["eps"] = splits.default_eps  # the paper's budget for this kind of data
     if dry_run:
         names = {f.name for f in dataclasses.fields(cls)}
         extra.update({k: v for k, v in DRY_RUN_OVERRIDES.items() if k in names})
-    return build_config(cls, args, extra)
+    return build_config(cls, args, extra, recipe=recipe)
 
 
 def cmd_train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: bool,
@@ -114,11 +116,12 @@ def _train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: 
     from advforge.generative import fit_advgan, fit_aigan
     from advforge.models import load_model
 
+    recipe = attacker_recipe(args, AttackerRunOptions)  # defaults < recipe < YAML < flags
     dry_out = {"out": f"runs/dry-run/{args.kind}"} if dry_run and args.out is UNSET else None
-    run = build_config(AttackerRunOptions, args, dry_out)
+    run = build_config(AttackerRunOptions, args, dry_out, recipe=recipe)
     check_output_dir(run.out)
     splits = load_splits(run.dataset, run.data_dir, dry_run)
-    cfg = _attacker_config(_configs()[args.kind], args, splits, dry_run)
+    cfg = _attacker_config(_configs()[args.kind], args, splits, dry_run, recipe)
     if run.model is None and not dry_run:
         raise InputError("--model is required (the target classifier's run directory)")
     if run.model is None:  # --dry-run: a tiny Model B trained for the occasion

@@ -1,8 +1,16 @@
 """Classifier checkpoints: ``model.safetensors`` (weights only) + ``config.json``.
 
-``config.json`` holds everything needed to rebuild the network (registry name, kwargs, input
-shape, normalisation) plus provenance (dataset, seed, package version, metrics, time). Loading
-never unpickles: the architecture comes from the registry and the weights from safetensors.
+``config.json`` holds everything needed to rebuild the network plus provenance (dataset, seed,
+package version, metrics, time). The network comes from one of two places:
+
+* ``"arch"`` (+ ``"arch_kwargs"``): a zoo architecture; the weights are the state dict of the
+  :class:`ImageClassifier` that :func:`advforge.models.create` builds (keys ``net.*``);
+* ``"factory"``: a user's ``"package.module:callable"`` (:mod:`.factory`); the weights are the
+  state dict of the module it returns, which is then wrapped in an :class:`ImageClassifier`
+  with the recorded mean/std (written by :func:`advforge.models.import_model`).
+
+Loading never unpickles: the architecture comes from the registry or the factory and the
+weights from safetensors, loaded strictly.
 """
 
 from __future__ import annotations
@@ -108,12 +116,23 @@ def save_model(
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "extra": dict(extra or {}),
     }
-    # Weights first, config last: config.json present means the pair is complete (an old
-    # config.json is removed first so it can never describe half-replaced weights).
-    (run_dir / CONFIG).unlink(missing_ok=True)
-    save_safetensors(run_dir / WEIGHTS, state, metadata={"format": FORMAT, "arch": arch})
-    atomic_write_json(run_dir / CONFIG, config)
+    write_run(run_dir, state, config)
     log.info("saved %s to %s", arch, run_dir)
+    return run_dir
+
+
+def write_run(run_dir: str | os.PathLike, state: dict[str, torch.Tensor],
+              config: dict[str, Any]) -> Path:
+    """Write ``state`` to ``model.safetensors`` and ``config`` to ``config.json``, atomically.
+
+    Weights first, config last: config.json present means the pair is complete (an old
+    config.json is removed first so it can never describe half-replaced weights).
+    """
+    run_dir = Path(run_dir)
+    kind = "arch" if "arch" in config else "factory"
+    (run_dir / CONFIG).unlink(missing_ok=True)
+    save_safetensors(run_dir / WEIGHTS, state, metadata={"format": FORMAT, kind: config[kind]})
+    atomic_write_json(run_dir / CONFIG, config)
     return run_dir
 
 
@@ -121,7 +140,10 @@ def read_model_config(run_dir: str | os.PathLike) -> dict[str, Any]:
     """Read and check ``config.json`` of a run directory (CheckpointError if unusable)."""
     run_dir = _resolve_run_dir(run_dir)
     config = read_json(run_dir / CONFIG)
-    required = ("arch", "num_classes", "in_channels", "input_size", "mean", "std")
+    if ("arch" in config) == ("factory" in config):
+        what = "both arch and factory" if "arch" in config else "missing arch (or factory)"
+        raise CheckpointError(f"corrupt {run_dir / CONFIG}: {what}")
+    required = ("num_classes", "in_channels", "input_size", "mean", "std")
     missing = [k for k in required if k not in config]
     if missing:
         raise CheckpointError(f"corrupt {run_dir / CONFIG}: missing {', '.join(missing)}")
@@ -134,37 +156,52 @@ def load_model(run_dir: str | os.PathLike) -> ImageClassifier:
     """Rebuild a saved classifier in eval mode, on the CPU, without unpickling anything.
 
     Args:
-        run_dir: the directory :func:`save_model` wrote (a path to a file inside it works too).
+        run_dir: a run directory whose config.json names a zoo ``"arch"`` or a user
+            ``"factory"`` (a path to a file inside it works too). A factory is imported with
+            the current directory first on ``sys.path``, as ``python -m`` does.
 
     Raises:
         CheckpointError: missing directory, missing or corrupt ``config.json`` or
-            ``model.safetensors``, unknown architecture, or weights that do not match it.
+            ``model.safetensors``, unknown architecture, a factory that cannot be imported or
+            called, or weights that do not match the network.
     """
-    from advforge.models.zoo import create
-
     run_dir = _resolve_run_dir(run_dir)
     config = read_model_config(run_dir)
     try:
-        model = create(
-            config["arch"],
-            num_classes=config["num_classes"],
-            in_channels=config["in_channels"],
-            input_size=config["input_size"],
-            mean=config["mean"],
-            std=config["std"],
-            **config.get("arch_kwargs", {}),
-        )
+        model, what = _build(config)
     except AdvforgeError as exc:
         raise CheckpointError(f"cannot rebuild the model of {run_dir / CONFIG}: {exc}") from None
     state = clean_state_dict(load_safetensors(run_dir / WEIGHTS))
+    target = model if "arch" in config else model.net  # a factory's file holds its own keys
     try:
-        model.load_state_dict(state, strict=True)
+        target.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(
-            f"weights in {run_dir / WEIGHTS} do not match {config['arch']!r}: "
-            f"{_mismatch_summary(model.state_dict(), state, exc)}"
+            f"weights in {run_dir / WEIGHTS} do not match {what}: "
+            f"{mismatch_summary(target.state_dict(), state, exc)}"
         ) from None
     return model.eval()
+
+
+def _build(config: dict[str, Any]) -> tuple[ImageClassifier, str]:
+    """The untrained classifier a config describes, and how to name it in messages."""
+    from advforge.models.factory import build_from_factory
+    from advforge.models.zoo import create
+
+    shape = {k: config[k] for k in ("num_classes", "in_channels", "input_size")}
+    if "arch" in config:
+        model = create(config["arch"], mean=config["mean"], std=config["std"], **shape,
+                       **config.get("arch_kwargs", {}))
+        return model, repr(config["arch"])
+    net = build_from_factory(config["factory"])
+    try:
+        model = ImageClassifier(net, config["mean"], config["std"],
+                                num_classes=shape["num_classes"],
+                                in_channels=shape["in_channels"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"bad normalisation: {exc}") from None
+    model.input_size = int(shape["input_size"])
+    return model, f"factory {config['factory']!r}"
 
 
 def _resolve_run_dir(path: str | os.PathLike) -> Path:
@@ -176,21 +213,24 @@ def _resolve_run_dir(path: str | os.PathLike) -> Path:
     return path
 
 
-def _mismatch_summary(
+def _few(keys: list[str], n: int = 3) -> str:
+    return ", ".join(keys[:n]) + (", ..." if len(keys) > n else "")
+
+
+def mismatch_summary(
     expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor], exc: Exception
 ) -> str:
-    """One line: missing / unexpected keys and the first shape mismatch."""
+    """One line: missing / unexpected keys and the first few shape mismatches."""
     missing = sorted(set(expected) - set(got))
     unexpected = sorted(set(got) - set(expected))
     parts = []
     if missing:
-        parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
+        parts.append(f"{len(missing)} missing keys (e.g. {_few(missing)})")
     if unexpected:
-        parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-    for key in sorted(set(expected) & set(got)):
-        if expected[key].shape != got[key].shape:
-            parts.append(
-                f"{key} has shape {tuple(got[key].shape)}, expected {tuple(expected[key].shape)}"
-            )
-            break
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {_few(unexpected)})")
+    shapes = [f"{key} has shape {tuple(got[key].shape)}, expected {tuple(expected[key].shape)}"
+              for key in sorted(set(expected) & set(got))
+              if expected[key].shape != got[key].shape]
+    parts += shapes[:3] + ([f"{len(shapes) - 3} more shape mismatches"] if len(shapes) > 3
+                           else [])
     return "; ".join(parts) or str(exc).splitlines()[0]

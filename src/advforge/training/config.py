@@ -37,6 +37,8 @@ class TrainConfig:
         limit_train: use only the first N training images (quick runs).
         limit_test: use only the first N test images.
         eval_batch_size: batch size for evaluation.
+        recipe: the recipe (``advforge.models.recipes``) the command line applied, as
+            ``kind:name:dataset``; None when the package defaults were used. Recorded only.
     """
 
     arch: str = "model_b"
@@ -58,6 +60,7 @@ class TrainConfig:
     limit_train: int | None = None
     limit_test: int | None = None
     eval_batch_size: int = 1000
+    recipe: str | None = dataclasses.field(default=None, metadata={"cli": False})
 
     def __post_init__(self) -> None:
         from advforge.models import MODELS  # lazy: models imports nothing from training
