@@ -78,7 +78,7 @@ def test_own_network_through_import_evaluate_and_train_attacker(user_dir, capsys
     (["--factory", "mynets:flat_net"], "2 missing keys (e.g. 1.bias, 1.weight); 4 unexpected keys"),
     (["--factory", "mynets:seven_classes"], "head.bias has shape (10,), expected (7,)"),
     (["--weights", "nope.safetensors"], "no such file"),
-    (["--out", "net.safetensors"], "is a file, not a directory"),
+    (["--out", "net.safetensors"], "is an existing file, not a directory"),
     (["--mean", "0.1"], "--mean and --std go together"),
     (["--weights", None], "--weights is required"),
 ])

@@ -137,10 +137,10 @@ def _write_flat_weights(tmp_path):
     ("corrupt", "not a readable safetensors file"),
     ("pickle", "not a readable safetensors file"),
     ("missing", "no such file"),
-    ("mean", "--mean needs 1 or 1 values for synthetic, got 3"),
+    ("mean", "--mean needs 1 value for synthetic (1 channel), got 3"),
     ("std", "--std must be positive"),
-    ("out is a file", "is a file, not a directory"),
-    ("out under a file", "is a file, not a directory"),
+    ("out is a file", "is an existing file, not a directory"),
+    ("out under a file", "which is a file, not a directory"),
 ])
 def test_bad_imports_fail_in_one_line_and_write_nothing(pkg, tmp_path, case, match):
     factory, weights, kw, out = f"{pkg}:make_net", "net.safetensors", {}, tmp_path / "out"

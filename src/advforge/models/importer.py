@@ -129,8 +129,9 @@ def _wrap(net: nn.Module, mean: Any, std: Any,
     for name, value, default in (("--mean", mean, 0.0), ("--std", std, 1.0)):
         values = [default] if value is None else _floats(name, value)
         if len(values) not in (1, channels):
-            raise InputError(f"{name} needs 1 or {channels} values for {splits.name}, "
-                             f"got {len(values)}")
+            wanted = "1 value" if channels == 1 else f"1 or {channels} values"
+            raise InputError(f"{name} needs {wanted} for {splits.name} ({channels} "
+                             f"channel{'s' if channels > 1 else ''}), got {len(values)}")
         stats.append(values * channels if len(values) == 1 else values)
     if min(stats[1]) <= 0:
         raise InputError(f"--std must be positive, got {stats[1]}")
