@@ -137,7 +137,7 @@ def _write_flat_weights(tmp_path):
     ("corrupt", "not a readable safetensors file"),
     ("pickle", "not a readable safetensors file"),
     ("missing", "no such file"),
-    ("mean", "--mean needs 1 value for synthetic (1 channel), got 3"),
+    ("mean", "--mean needs 1 value for synthetic"),
     ("std", "--std must be positive"),
     ("out is a file", "is an existing file, not a directory"),
     ("out under a file", "which is a file, not a directory"),
