@@ -50,7 +50,7 @@ def train(arch: str, dataset: str, run_dir: Path, threads: int) -> dict:
     config = json.loads((run_dir / "config.json").read_text())
     metrics = config["metrics"]
     return {"arch": arch, "dataset": dataset, "command": " ".join(command[:-3]),
-            "recipe": config.get("extra", {}).get("recipe"),
+            "recipe": config.get("extra", {}).get("train_config", {}).get("recipe"),
             "test_accuracy": metrics["test_accuracy"], "train_seconds": metrics["train_seconds"],
             "wall_seconds": round(wall, 1), "epochs": metrics.get("epochs"),
             "bar": BARS.get((arch, dataset)), "paper": PAPER.get((arch, dataset)),
