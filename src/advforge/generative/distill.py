@@ -37,8 +37,9 @@ from torch import nn
 from advforge.attacks import create as create_attack
 from advforge.attacks.base import Attack
 from advforge.attacks.losses import margin
-from advforge.generative.common import ProgressReporter, iterate_batches
+from advforge.generative.data import iterate_batches
 from advforge.generative.parallel import average_gradients
+from advforge.generative.progress import ProgressReporter
 from advforge.utils.modes import model_mode
 
 log = logging.getLogger(__name__)
