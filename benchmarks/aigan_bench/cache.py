@@ -15,7 +15,7 @@ from aigan_bench.settings import PARTS
 def trained_with(run_dir: Path) -> dict[str, Any]:
     """The training config a cached attacker was made with, and how many training images it
     saw (parts of one --out file may come from runs with different settings, so every part
-    records its own; None for runs older than the ``train_images`` metric)."""
+    records its own; None when the run's metrics lack ``train_images``)."""
     config = read_json(run_dir / "config.json")
     metrics = config.get("metrics", {})
     return {**config.get("training", {}), "train_images": metrics.get("train_images"),
@@ -26,8 +26,8 @@ def config_difference(a: dict[str, Any] | None, b: dict[str, Any] | None,
                       *expected: str, config_class: type = AIGANConfig) -> str:
     """``key: a -> b`` for the training fields two runs differ in (beside ``expected``).
 
-    A field one run lacks (it predates the field) counts as ``config_class``'s default, and a
-    run recorded before extensions were counts as never extended."""
+    A field one record lacks counts as what a run without it did (``config_class``'s
+    default or ``PREDATED`` value), and a record without ``extensions`` as never extended."""
     if not a or not b:
         return ""
     a, b = ({"extensions": [], **with_config_defaults(config_class, c)} for c in (a, b))
@@ -41,10 +41,9 @@ def kept_parts_not_comparable(res: dict[str, Any], recomputed: set[str], n_eval:
     compares parts pair by pair (AI-GAN beside PGD-100 on the same pairs of the same model),
     so a part scored on another number of test images, or against another target model,
     would print a false gap. A target model retrained from the same config is another model
-    (training is not bit-reproducible across machines). Parts older than the per-part
-    ``n_eval`` record fall back to the setting's; parts older than the weights hash are
-    checked by their clean accuracy on the eval images, which a different model rarely
-    matches exactly."""
+    (training is not bit-reproducible across machines). A part without its own ``n_eval``
+    falls back to the setting's; a part without a weights hash is checked by its clean
+    accuracy on the eval images, which a different model rarely matches exactly."""
     stale = []
     for part in PARTS:
         if part not in res or part in recomputed:
@@ -54,7 +53,7 @@ def kept_parts_not_comparable(res: dict[str, Any], recomputed: set[str], n_eval:
         sha, acc = row.get("model_sha256"), row.get("clean_accuracy")
         if sha is not None:
             other_model = sha != model_sha256
-        else:  # older than the hash: the clean accuracy on the same images stands in
+        else:  # no hash recorded: the clean accuracy on the same images stands in
             other_model = acc is not None and abs(acc - clean_accuracy) > 1e-9
         if n is not None and n != n_eval:
             stale.append(f"{part} ({n} test images)")

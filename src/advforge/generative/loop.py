@@ -67,8 +67,8 @@ def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any
         return meta
     modules, optimizers = trainer.state_parts()
     meta = load_training_state(run_dir, modules=modules, optimizers=optimizers, rng=trainer.rng)
-    # A target retrained since (same path, other weights) would silently get a generator
-    # trained half against each; states written before the hash was recorded are trusted.
+    # A retrained target (same path, other weights) would silently get a generator trained
+    # half against each; a state that records no hash is trusted.
     if meta.get("target_sha256", trainer.target_sha256) != trainer.target_sha256:
         raise InputError(f"cannot resume {run_dir}: it was trained against another target "
                          "model (its weights differ)")
