@@ -22,6 +22,7 @@ from aigan_bench.context import Context, pgd_spec
 
 
 def part_whitebox(ctx: Context) -> dict[str, Any]:
+    """Table II: the white-box AI-GAN over every (test image, target) pair."""
     run_dir, metrics = ctx.aigan("aigan")
     row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "aigan")
     row["train_seconds"] = metrics["train_seconds"]
@@ -30,6 +31,7 @@ def part_whitebox(ctx: Context) -> dict[str, Any]:
 
 
 def part_pgd100(ctx: Context, loss: str = "cw") -> dict[str, Any]:
+    """Targeted PGD-100 (C&W margin, or ``loss``) on the same pairs: the yardstick."""
     steps = ctx.args.pgd_steps
     name = f"pgd{steps}" + ("" if loss == "cw" else f"_{loss}")
     return {**ctx.evaluate_all(pgd_spec(ctx.s.eps, steps, 0.01, loss), name),
@@ -37,10 +39,12 @@ def part_pgd100(ctx: Context, loss: str = "cw") -> dict[str, Any]:
 
 
 def part_pgd100_ce(ctx: Context) -> dict[str, Any]:
+    """Targeted PGD-100 with the cross-entropy loss."""
     return part_pgd100(ctx, loss="ce")
 
 
 def part_advgan(ctx: Context) -> dict[str, Any]:
+    """Table III: AdvGAN, one generator per target, on the same pairs."""
     run_dir, metrics = ctx.advgan()
     row = ctx.evaluate_all(load_attacker(run_dir).to(ctx.device), "advgan")
     row["train_seconds"] = metrics["train_seconds"]
@@ -97,6 +101,8 @@ def part_timing(ctx: Context) -> dict[str, Any]:
 
 
 def part_blackbox(ctx: Context) -> dict[str, Any]:
+    """Table IV: AI-GAN trained against the query-only target, where its success is lost,
+    and the baselines crafted on its distilled local model."""
     run_dir, metrics = ctx.aigan("aigan_blackbox", black_box=True)
     attacker = load_attacker(run_dir).to(ctx.device)
     row = ctx.evaluate_all(attacker, "aigan_blackbox")
@@ -105,13 +111,20 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
     if "select" in metrics.get("phases", {}):  # local_arch=auto: which substitute, and why
         row["local_selection"] = metrics["phases"]["select"]
     local = load_model(run_dir / LOCAL_MODEL_DIR).to(ctx.device).eval()
-    # Where black-box success is lost: the generator's success on the distilled f_d (what it
-    # was trained against) and the share of those hits that carry over to the target, over
-    # the pairs both models classify correctly before the attack.
+    row.update(_success_split(ctx, attacker, local))
+    row.update(_transfer_baselines(ctx, local))
+    return row
+
+
+def _success_split(ctx: Context, attacker: Any, local: torch.nn.Module) -> dict[str, Any]:
+    """Where black-box success is lost: the generator's success on the distilled f_d (what it
+    was trained against) and the share of those hits that carry over to the target, over the
+    pairs both models classify correctly before the attack."""
     split = ctx.evaluate_all(attacker, "aigan_blackbox", model=local)
-    row["split"] = {"pairs": split["pairs"], "success_on_local": split["success_on_local"],
-                    "success_on_target": split["success"],
-                    "target_hit_given_local_hit": split["target_hit_given_local_hit"]}
+    out: dict[str, Any] = {"split": {
+        "pairs": split["pairs"], "success_on_local": split["success_on_local"],
+        "success_on_target": split["success"],
+        "target_hit_given_local_hit": split["target_hit_given_local_hit"]}}
     # Is f_d harder to fool than the target? The white-box generator (trained on the target
     # itself, when the whitebox part has cached one) judged on both: distillation on G's
     # examples labelled by the target is adversarial training of f_d; how much of f_d's
@@ -122,9 +135,15 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
         ctx.cached(whitebox_dir)
         cross = ctx.evaluate_all(load_attacker(whitebox_dir).to(ctx.device), "aigan",
                                  model=local)
-        row["whitebox_generator_on_local"] = {
+        out["whitebox_generator_on_local"] = {
             "pairs": cross["pairs"], "success_on_local": cross["success_on_local"],
             "success_on_target": cross["success"]}
+    return out
+
+
+def _transfer_baselines(ctx: Context, local: torch.nn.Module) -> dict[str, Any]:
+    """FGSM, PGD (both losses) and C&W crafted on f_d and judged on the target, targeted and
+    untargeted, on the first --transfer-n test images."""
     eps = ctx.s.eps
     # "pgd" is the white-box tables' PGD (C&W margin): it stops at the local model's decision
     # boundary, so it barely transfers. "pgd_ce" (cross-entropy, the loss of common PGD
@@ -134,20 +153,22 @@ def part_blackbox(ctx: Context) -> dict[str, Any]:
                 "pgd_ce": create_attack("pgd", eps=eps, steps=ctx.args.pgd_steps,
                                         step_size=0.01, loss="ce", random_start=True),
                 "cw": create_attack("cw_linf", eps=eps)}
-    row["transfer_from_local"] = {
-        name: ctx.evaluate_all(attack, name, model=local, limit=ctx.args.transfer_n)
-        for name, attack in transfer.items()}
-    # The untargeted versions separate what asking for one class costs from what the loss
-    # costs: margin-loss attacks (PGD with C&W loss, C&W) stop at f_d's boundary either way.
-    row["transfer_untargeted_from_local"] = {
-        name: ctx.evaluate_all(attack, name, model=local, limit=ctx.args.transfer_n,
-                               targeted=False)
-        for name, attack in transfer.items()}
-    row["transfer_images"] = min(ctx.args.transfer_n, int(ctx.x.shape[0]))
-    return row
+    n = ctx.args.transfer_n
+    return {
+        "transfer_from_local": {
+            name: ctx.evaluate_all(attack, name, model=local, limit=n)
+            for name, attack in transfer.items()},
+        # The untargeted versions separate what asking for one class costs from what the
+        # loss costs: margin-loss attacks (PGD with C&W loss, C&W) stop at f_d's boundary
+        # either way.
+        "transfer_untargeted_from_local": {
+            name: ctx.evaluate_all(attack, name, model=local, limit=n, targeted=False)
+            for name, attack in transfer.items()},
+        "transfer_images": min(n, int(ctx.x.shape[0]))}
 
 
 def part_ablation(ctx: Context) -> dict[str, Any]:
+    """AI-GAN without SimCLR pre-training and without the attacker A in D."""
     rows = {}
     for variant, change in (("no_pretrain", {"pretrain": False}),
                             ("no_attacker", {"attacker": False})):
