@@ -26,14 +26,14 @@ import advforge.data
 from advforge import load_model
 from advforge.errors import AdvforgeError
 from advforge.generative.aigan import AIGANConfig, AIGANTrainer
-from advforge.generative.common import weights_hash
+from advforge.generative.identity import weights_hash
 from advforge.generative.substitute import candidate_archs, select_substitute
 from advforge.utils.checkpoint import atomic_write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aigan_tables import (  # noqa: E402 (the benchmarks' shared --gan parser, printer)
-    _selection_scores,
     parse_overrides,
+    selection_scores,
 )
 from substitute_transfer import _named  # noqa: E402 (NAME=RUN_DIR, as there)
 
@@ -44,9 +44,9 @@ def select_for(target: torch.nn.Module, cfg: AIGANConfig, x: torch.Tensor,
     trainer = AIGANTrainer.for_data(cfg, target, (x, y))
     choice = select_substitute(
         trainer.oracle, x, candidates=candidate_archs(x.shape[-1]), build=trainer.build_local,
-        make_distiller=trainer.new_distiller, epochs=cfg.distill_warmup_epochs,
-        batch_size=cfg.batch_size, eps=cfg.eps, kappa=cfg.kappa, seed=cfg.seed,
-        score_images=cfg.local_select_images)
+        make_distiller=trainer.new_distiller, epochs=cfg.black_box.distill_warmup_epochs,
+        batch_size=cfg.training.batch_size, eps=cfg.eps, kappa=cfg.objective.kappa,
+        seed=cfg.training.seed, score_images=cfg.black_box.local_select_images)
     return choice.record()
 
 
@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         splits = advforge.data.load(args.dataset, args.data_dir)
         x, y = (t[: args.train_limit].to(device) for t in (splits.train.x, splits.train.y))
-        cfg = AIGANConfig(**{"eps": args.eps or splits.default_eps, "black_box": True,
-                             **parse_overrides(args.gan)})
+        cfg = AIGANConfig.from_flat({"eps": args.eps or splits.default_eps, "black_box": True,
+                                     **parse_overrides(args.gan)})
         results: dict[str, Any] = {}
         for name, path in (_named(s, "--target") for s in args.target):
             target = load_model(path).to(device).eval()
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             record = select_for(target, cfg, x, y)
             results[name] = {"run_dir": path, "weights_sha256": weights_hash(target),
                              **record, "wall_seconds": time.perf_counter() - start}
-            print(f"{name:10} {_selection_scores(record)}  -> {record['arch']} "
+            print(f"{name:10} {selection_scores(record)}  -> {record['arch']} "
                   f"({record['queries']} queries, {record['seconds']:.0f} s)", flush=True)
     except AdvforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)

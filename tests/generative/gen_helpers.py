@@ -16,13 +16,13 @@ def tiny_aigan(**overrides) -> AIGANConfig:
               pretrain_epochs=1, attacker_steps=2, distill_warmup_epochs=1, eval_size=16,
               seed=0)
     kw.update(overrides)
-    return AIGANConfig(**kw)
+    return AIGANConfig.from_flat(kw)
 
 
 def tiny_advgan(**overrides) -> AdvGANConfig:
     kw = dict(eps=0.3, target=1, epochs=1, batch_size=16, g_ch=4, d_ch=4, eval_size=16, seed=0)
     kw.update(overrides)
-    return AdvGANConfig(**kw)
+    return AdvGANConfig.from_flat(kw)
 
 
 def tiny_local_model(seed: int = 1) -> ImageClassifier:

@@ -24,7 +24,7 @@ TINY = ["--n-eval", "12", "--train-limit", "48", "--epochs", "1", "--advgan-epoc
         "--repeats", "1",
         "--threads", "1", "--gan", "g_ch=4", "--gan", "d_ch=4", "--gan", "batch_size=16",
         "--gan", "pretrain_epochs=1", "--gan", "attacker_steps=1",
-        "--gan", "distill_warmup_epochs=1",
+        "--gan", "distill_warmup_epochs=1", "--gan", "local_select_images=16",
         "--advgan", "g_ch=4", "--advgan", "d_ch=4", "--advgan", "batch_size=16"]
 
 

@@ -21,7 +21,7 @@ from toy_task import make_toy_batch, make_toy_model
 from advforge.generative import AIGANTrainer, load_attacker
 from advforge.generative import parallel as par
 from advforge.generative.aigan import train_aigan
-from advforge.generative.common import iterate_batches
+from advforge.generative.data import iterate_batches
 
 
 def _worker(rank: int, world: int, port: int, root: str) -> None:

@@ -20,7 +20,7 @@ from advforge.generative import (
     load_attacker,
 )
 from advforge.generative.aigan import train_aigan
-from advforge.generative.common import weights_hash
+from advforge.generative.identity import weights_hash
 
 TRAIN, VAL = make_toy_batch(48, seed=3), make_toy_batch(16, seed=9)
 
@@ -94,7 +94,7 @@ def test_resume_extends_a_finished_run(toy_model, tmp_path):
     # The extension restarts the cosine schedule half-way, and the metrics say so.
     assert first["extensions"] == []
     assert second["extensions"] == [{"after_epoch": 1, "from_epochs": 1, "to_epochs": 2}]
-    lr = tiny_aigan().lr
+    lr = tiny_aigan().training.lr
     assert first["history"][0]["lr"] > lr / 2  # the first half of a cosine from lr to 0
     assert 0 < second["history"][1]["lr"] < lr / 2  # the second half of the 2-epoch cosine
     saved = json.loads((tmp_path / "config.json").read_text())["metrics"]
@@ -237,11 +237,11 @@ def test_a_config_saved_before_the_probes_existed_reads_as_probes_off():
     """``distill_probe_steps`` came with default 5; a run saved before it had no probes, so
     resume checks and benchmark caches must read its absence as 0, not as today's 5."""
     from advforge.generative.aigan import AIGANConfig
-    from advforge.generative.common import with_config_defaults
+    from advforge.generative.config import with_config_defaults
 
     old = {"eps": 0.3, "black_box": True}  # predates distill_probe_steps and local_shift
     read = with_config_defaults(AIGANConfig, old)
-    assert read["distill_probe_steps"] == 0 and AIGANConfig().distill_probe_steps == 5
+    assert read["distill_probe_steps"] == 0 and AIGANConfig().black_box.distill_probe_steps == 5
     assert read["local_shift"] == 0 and read["kappa"] == 20.0  # other fields: the defaults
     assert with_config_defaults(AIGANConfig, {**old, "distill_probe_steps": 5})[
         "distill_probe_steps"] == 5  # a recorded value always wins

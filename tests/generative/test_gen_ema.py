@@ -66,7 +66,7 @@ def test_average_decay_caps_the_warm_up():
 @pytest.mark.parametrize("decay", [-0.1, 1.0, 1.5])
 def test_bad_decay_is_refused(decay):
     with pytest.raises(InputError, match="g_ema must be in"):
-        AIGANConfig(g_ema=decay)
+        AIGANConfig.from_flat({"g_ema": decay})
     with pytest.raises(InputError, match="decay must be in"):
         WeightAverage(_net(), decay)
 

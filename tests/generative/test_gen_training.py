@@ -15,8 +15,8 @@ from advforge.errors import InputError
 from advforge.generative import AIGANTrainer, QueryOnly
 from advforge.generative.advgan import AdvGANTrainer
 from advforge.generative.aigan import AIGANConfig, train_aigan
-from advforge.generative.common import cw_target_loss
 from advforge.generative.distill import distillation_loss, query_gradient
+from advforge.generative.losses import cw_target_loss
 from advforge.generative.simclr import augment, nt_xent, pretrain_encoder
 from advforge.generative.targets import TargetSampler, sample_targets
 
@@ -59,7 +59,7 @@ def test_pgd_attacker_feeds_the_class_head_adversarial_images(toy_model, monkeyp
     trainer.discriminator_step(x, y, x.clone())
     assert seen["model"].disc is trainer.D  # A attacks D's own class head (Eq. 7)
     assert 0 < (seen["x_atk"] - x).abs().max() <= trainer.cfg.eps + 1e-6
-    assert real.steps == trainer.cfg.attacker_steps and real.eps == trainer.cfg.eps
+    assert real.steps == trainer.cfg.attacker.steps and real.eps == trainer.cfg.eps
 
 
 @pytest.mark.parametrize("target_loss,kappa", [("cw", 20.0), ("cw", 0.0), ("ce", 0.0)])
@@ -89,7 +89,7 @@ def test_cw_target_term_stops_kappa_logits_past_the_strongest_rival():
     t = torch.zeros(3, dtype=torch.long)
     assert cw_target_loss(logits, t, 20.0).item() == pytest.approx((-20 - 5 + 4) / 3)
     assert cw_target_loss(logits, t, 0.0).item() == pytest.approx(4 / 3)
-    assert AIGANConfig().target_loss == "cw" and AIGANConfig().kappa == 20.0
+    assert AIGANConfig().objective.target_loss == "cw" and AIGANConfig().objective.kappa == 20.0
 
 
 def test_targets_are_uniform_over_other_classes():
@@ -197,7 +197,7 @@ def test_config_validation():
     with pytest.raises(InputError,
                        match="local_arch 'nosuch' is not a model or 'auto'; known: .*model_c"):
         tiny_aigan(black_box=True, local_arch="nosuch")
-    assert tiny_aigan(local_arch="model_a").local_arch == "model_a"
+    assert tiny_aigan(local_arch="model_a").black_box.local_arch == "model_a"
     for bad in ({"target": -1}, {"target": "some"}, {"eps": 2}, {"g_output": "relu"},
                 {"g_arch": "resnet"}):
         with pytest.raises(InputError):
@@ -338,15 +338,15 @@ def test_advgan_hinge_is_zero_below_c_and_linear_above(toy_model):
 def test_schedule_cosine_lr_and_attacker_warmup(toy_model):
     trainer = _trainer(toy_model, epochs=4, lr_schedule="cosine", attacker_warmup_epochs=2)
     start, mid, end = trainer.schedule(0.0), trainer.schedule(1.0), trainer.schedule(4.0)
-    assert start["lr"] == pytest.approx(trainer.cfg.lr) and end["lr"] == pytest.approx(0)
-    assert mid["lr"] == pytest.approx(trainer.cfg.lr * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert start["lr"] == pytest.approx(trainer.cfg.training.lr) and end["lr"] == pytest.approx(0)
+    assert mid["lr"] == pytest.approx(trainer.cfg.training.lr * 0.5 * (1 + math.cos(math.pi / 4)))
     assert trainer.opt_g.param_groups[0]["lr"] == end["lr"] == trainer.opt_d.param_groups[0]["lr"]
     assert mid["attacker_eps"] == pytest.approx(0.15)  # half-way through the warm-up
     assert trainer.schedule(3.0)["attacker_eps"] == pytest.approx(0.3)
     assert trainer.attacker.eps == pytest.approx(0.3)
     assert trainer.attacker.step_size == pytest.approx(trainer.cfg.pgd_step_size)
     flat = _trainer(toy_model, attacker_warmup_epochs=0, lr_schedule="constant")
-    assert flat.schedule(0.0) == {"lr": flat.cfg.lr, "attacker_eps": 0.3}
+    assert flat.schedule(0.0) == {"lr": flat.cfg.training.lr, "attacker_eps": 0.3}
 
 
 def test_distill_steps_query_the_target_per_update(toy_model):
@@ -409,7 +409,7 @@ def test_distiller_down_weights_only_generated_images_the_target_resisted(toy_mo
     expected = distillation_loss(logits, F.softmax(toy_model(x), 1).detach(), 1.0, weights)
     stats = distiller.step(x, targets=targets)
     assert stats["distill_kl"] == pytest.approx(expected.item(), rel=1e-5)
-    assert trainer.cfg.distill_miss_weight == 0.25
+    assert trainer.cfg.black_box.distill_miss_weight == 0.25
     for bad in (0.0, 1.5, float("nan")):
         with pytest.raises(InputError, match="distill_miss_weight"):
             _trainer(toy_model, black_box=True, distill_miss_weight=bad)
@@ -446,7 +446,7 @@ def test_probe_examples_are_pgd_on_the_local_model_queried_and_distilled(toy_mod
     trainer.train_step(x, y)
     assert seen["model"] is trainer.distiller.local and not seen["train_mode"]
     assert (real_probe.steps, real_probe.loss, real_probe.eps) == (3, "cw", 0.3)
-    assert real_probe.kappa == trainer.cfg.kappa
+    assert real_probe.kappa == trainer.cfg.objective.kappa
     clean, generated, probes = seen["targets"].split(16)
     assert (clean == -1).all() and torch.equal(generated, probes)
     assert torch.equal(probes, seen["probe_target"])  # towards the G step's own targets
@@ -510,15 +510,15 @@ def test_disc_terms_schedule_scales_eq10_and_the_source_term(toy_model, schedule
     trainer = _trainer(toy_model, epochs=4, disc_terms_schedule=schedule)
     x, y = make_toy_batch(16, seed=5)
     t = sample_targets(y, NUM_CLASSES, torch.Generator().manual_seed(0))
-    cfg = trainer.cfg
+    obj = trainer.cfg.objective
     for epoch, cosine in ((0.0, 1.0), (2.0, 0.5), (4.0, 0.0)):
         trainer.schedule(epoch)
         expected = cosine if schedule == "cosine" else 1.0
         assert trainer.disc_factor == pytest.approx(expected, abs=1e-12)
         _, stats = trainer.generator_step(x, t)
         assert stats["g_loss"] == pytest.approx(
-            cfg.w_target * stats["g_target"]
-            + expected * (cfg.w_disc_class * stats["g_disc_class"] + cfg.w_gan * stats["g_gan"]),
+            obj.w_target * stats["g_target"]
+            + expected * (obj.w_disc_class * stats["g_disc_class"] + obj.w_gan * stats["g_gan"]),
             rel=1e-5)
     with pytest.raises(InputError, match="disc_terms_schedule"):
         tiny_aigan(disc_terms_schedule="linear")

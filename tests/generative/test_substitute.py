@@ -13,7 +13,7 @@ from toy_task import make_toy_batch
 from advforge.attacks import create as create_attack
 from advforge.errors import InputError
 from advforge.generative import AIGANTrainer, QueryOnly
-from advforge.generative import aigan as aigan_module
+from advforge.generative.aigan import blackbox as blackbox_module
 from advforge.generative.aigan import train_aigan
 from advforge.generative.distill import Distiller
 from advforge.generative.state import read_training_meta
@@ -103,7 +103,7 @@ def test_candidates_by_image_size():
 @pytest.fixture
 def toy_candidates(monkeypatch, toy_model):
     """Make 'auto' choose between the toy candidates above (the registry's need 28 px)."""
-    monkeypatch.setattr(aigan_module, "candidate_archs", lambda size: ("mlp", "copy"))
+    monkeypatch.setattr(blackbox_module, "candidate_archs", lambda size: ("mlp", "copy"))
     build = _builder(toy_model)
     monkeypatch.setattr(AIGANTrainer, "build_local",
                         lambda self, arch: build(arch).to(self.device))

@@ -102,6 +102,7 @@ def _train_classifier(cfg: DemoConfig, out: Path, splits: Any, device: torch.dev
 def _train_attacker(kind: str, cfg: DemoConfig, out: Path, model: Any, model_dir: Path,
                     splits: Any, dry_run: bool, quiet: bool) -> Path:
     from advforge.generative import AdvGANConfig, AIGANConfig, fit_advgan, fit_aigan
+    from advforge.generative.config import flat_names
     from advforge.generative.state import has_training_state
 
     run_dir = out / kind
@@ -109,9 +110,9 @@ def _train_attacker(kind: str, cfg: DemoConfig, out: Path, model: Any, model_dir
         return run_dir
     cls, fit, base = ((AIGANConfig, fit_aigan, DEMO_AIGAN) if kind == "aigan"
                       else (AdvGANConfig, fit_advgan, DEMO_ADVGAN))
-    names = set(cls.__dataclass_fields__)
+    names = set(flat_names(cls))
     small = {k: v for k, v in DRY_RUN["gan"].items() if k in names} if dry_run else {}
-    gan_cfg = cls(**{**base, **small, "eps": splits.default_eps, "seed": cfg.seed})
+    gan_cfg = cls.from_flat({**base, **small, "eps": splits.default_eps, "seed": cfg.seed})
     start = time.perf_counter()
     fit(gan_cfg, model, splits.train, val=splits.test, run_dir=run_dir,
         resume=has_training_state(run_dir) and not cfg.retrain,

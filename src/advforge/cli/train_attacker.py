@@ -1,8 +1,9 @@
 """``advforge train-attacker aigan|advgan``: train a learned attacker against a classifier.
 
-The attacker's own hyperparameters come from :class:`advforge.generative.AIGANConfig` /
-:class:`AdvGANConfig` (flags generated from their fields); :class:`AttackerRunOptions` says
-against what, on which data, and where to write.
+The attacker's own hyperparameters come from the nested :class:`advforge.generative.AIGANConfig`
+/ :class:`AdvGANConfig`; their flags keep the flat names (``--g-ch``, ``--epochs``,
+``--black-box``) and are listed in ``--help`` by section (:mod:`.attacker_flags`).
+:class:`AttackerRunOptions` says against what, on which data, and where to write.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import torch
 
+from advforge.cli.attacker_flags import RUN_GROUP, add_attacker_flags, flat_view
 from advforge.cli.configs import _help
 from advforge.cli.model_commands import attacker_recipe
 from advforge.cli.options import UNSET, add_dataclass_flags, build_config, config_to_yaml
@@ -64,8 +66,8 @@ def _configs() -> dict[str, Any]:
     return {"aigan": AIGANConfig, "advgan": AdvGANConfig}
 
 
-HELP = {"aigan": "AI-GAN: one generator for every target class",
-        "advgan": "AdvGAN: one generator per target class"}
+HELP = {"aigan": "AI-GAN (Bai et al.): one conditional generator for every target class",
+        "advgan": "AdvGAN (Xiao et al.): one generator per target class"}
 DESCRIPTIONS = {
     "aigan": "Train an AI-GAN generator that forges targeted adversarial examples for any "
              "target class against a classifier, and write its run directory.",
@@ -79,22 +81,25 @@ def add_parser(sub: Any, add_common: Any) -> None:
                        description="Train a learned attacker against a classifier.")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind, cls in _configs().items():
-        k = kinds.add_parser(kind, help=HELP[kind],
-                             description=DESCRIPTIONS[kind])
-        add_dataclass_flags(k, AttackerRunOptions)
-        add_dataclass_flags(k, cls)
+        k = kinds.add_parser(kind, help=HELP[kind], description=DESCRIPTIONS[kind])
+        add_dataclass_flags(k.add_argument_group(*RUN_GROUP), AttackerRunOptions)
+        add_attacker_flags(k, cls)
         add_common(k)
 
 
 def _attacker_config(cls: type, args: argparse.Namespace, splits: Any, dry_run: bool,
-                     recipe: Any = None) -> Any:
+                     recipe: Any = None) -> tuple[Any, Any]:
+    """The attacker's nested config from defaults < recipe < YAML < flags, and its flat form
+    (the flags' view, which resolved_config.yaml records)."""
+    flat_cls = flat_view(cls)
     extra: dict[str, Any] = {}
     if getattr(args, "eps", UNSET) is UNSET:
         extra["eps"] = splits.default_eps  # the paper's budget for this kind of data
     if dry_run:
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(flat_cls)}
         extra.update({k: v for k, v in DRY_RUN_OVERRIDES.items() if k in names})
-    return build_config(cls, args, extra, recipe=recipe)
+    flat = build_config(flat_cls, args, extra, recipe=recipe)
+    return cls.from_flat(dataclasses.asdict(flat)), flat
 
 
 def cmd_train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: bool,
@@ -121,18 +126,18 @@ def _train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: 
     run = build_config(AttackerRunOptions, args, dry_out, recipe=recipe)
     check_output_dir(run.out)
     splits = load_splits(run.dataset, run.data_dir, dry_run)
-    cfg = _attacker_config(_configs()[args.kind], args, splits, dry_run, recipe)
+    cfg, flat = _attacker_config(_configs()[args.kind], args, splits, dry_run, recipe)
     if run.model is None and not dry_run:
         raise InputError("--model is required (the target classifier's run directory)")
     if run.model is None:  # --dry-run: a tiny Model B trained for the occasion
-        model = dry_run_model(splits, Path(run.out), device, cfg.seed)
+        model = dry_run_model(splits, Path(run.out), device, cfg.training.seed)
     else:
         model = load_model(run.model).to(device)
         message = check_dataset_matches(run_config(run.model), splits, f"model {run.model}")
         if message:
             warn(message)
     check_model_fits(model, splits, run.model or "(dry-run)")
-    seed_everything(cfg.seed, deterministic=deterministic)
+    seed_everything(cfg.training.seed, deterministic=deterministic)
     train = splits.train if run.limit_train is None else splits.train.subset(
         range(min(run.limit_train, len(splits.train))))
     fit = fit_aigan if args.kind == "aigan" else fit_advgan
@@ -142,7 +147,7 @@ def _train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: 
                   target_run_dir=run.model)
     if is_main:
         atomic_write_text(Path(run.out) / "resolved_config.yaml",
-                          config_to_yaml(run) + config_to_yaml(cfg))
+                          config_to_yaml(run) + config_to_yaml(flat))
     success = metrics.get("success", metrics.get("final_success"))
     print(f"{args.kind} trained in {time.perf_counter() - start:.0f}s -> {run.out}"
           + (f"; targeted success on held-out pairs {100 * success:.2f}%"

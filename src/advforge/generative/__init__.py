@@ -4,8 +4,8 @@ ordinary attack.
 
 Example:
     >>> from advforge.generative import AIGANConfig, fit_aigan, load_attacker
-    >>> metrics = fit_aigan(AIGANConfig(epochs=5), model, splits.train, val=splits.test,
-    ...                     run_dir="runs/aigan")
+    >>> cfg = AIGANConfig.from_flat({"epochs": 5})  # or AIGANConfig(training=...)
+    >>> metrics = fit_aigan(cfg, model, splits.train, val=splits.test, run_dir="runs/aigan")
     >>> attack = load_attacker("runs/aigan")
     >>> x_adv = attack(model, x, y, target=torch.full_like(y, 3))
 """
@@ -17,6 +17,13 @@ from advforge.generative.advgan import fit as fit_advgan
 from advforge.generative.aigan import AIGANConfig, AIGANTrainer
 from advforge.generative.aigan import fit as fit_aigan
 from advforge.generative.base import GeneratorAttack, RoutedGeneratorAttack, load_attacker
+from advforge.generative.config import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    TrainingConfig,
+    from_flat,
+    to_flat,
+)
 from advforge.generative.distill import Distiller, QueryOnly
 from advforge.generative.nets import Discriminator, Generator, ShuffleGenerator
 
@@ -25,13 +32,18 @@ __all__ = [
     "AIGANTrainer",
     "AdvGANConfig",
     "Discriminator",
+    "DiscriminatorConfig",
     "Distiller",
     "Generator",
+    "GeneratorConfig",
     "GeneratorAttack",
     "QueryOnly",
     "RoutedGeneratorAttack",
     "ShuffleGenerator",
+    "TrainingConfig",
     "fit_advgan",
     "fit_aigan",
+    "from_flat",
     "load_attacker",
+    "to_flat",
 ]

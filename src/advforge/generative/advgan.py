@@ -29,22 +29,26 @@ from torch import nn
 from advforge import __version__
 from advforge.errors import InputError
 from advforge.generative import loop
-from advforge.generative.common import (
-    Progress,
-    as_tensors,
-    check_gan_config,
-    cw_target_loss,
-    descend,
-    gan_loss,
-    heldout_success,
+from advforge.generative.config import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    TrainingConfig,
+    check_eps,
+    from_flat,
     jsonable,
-    model_device,
-    model_identity,
-    weights_hash,
+    leaf,
+    section,
+    to_flat,
 )
+from advforge.generative.data import as_tensors
+from advforge.generative.identity import model_device, model_identity, weights_hash
+from advforge.generative.losses import cw_target_loss, gan_loss
 from advforge.generative.nets import Discriminator, build_generator
+from advforge.generative.optim import descend, lr_factor, set_lr
 from advforge.generative.parallel import barrier, is_main
+from advforge.generative.progress import Progress
 from advforge.generative.state import CONFIG_FILE, write_checkpoint
+from advforge.generative.success import heldout_success
 from advforge.utils.checkpoint import atomic_write_json, read_json
 from advforge.utils.modes import model_mode
 
@@ -52,65 +56,67 @@ log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
+class AdvGANObjective:
+    """G's loss w_adv * L_adv + w_gan * L_GAN + w_hinge * L_hinge."""
+
+    kappa: float = leaf(0.0, "C&W confidence of L_adv, in logits")
+    w_adv: float = leaf(10.0, "weight of L_adv (the authors' code weighs it by 10)")
+    w_gan: float = leaf(1.0, "weight of the least-squares GAN loss")
+    w_hinge: float = leaf(1.0, "weight of the soft hinge on the perturbation's L2 norm")
+    hinge_c: float | None = leaf(None, "the hinge's L2 bound c; default hinge_frac x the L2 "
+                                 "norm of a full-eps perturbation")
+    hinge_frac: float = leaf(0.5, "c as a fraction of a full-eps perturbation's L2 norm")
+
+    def __post_init__(self) -> None:
+        if self.kappa < 0:
+            raise InputError(f"kappa must be >= 0, got {self.kappa}")
+        if self.hinge_c is not None and self.hinge_c < 0:
+            raise InputError(f"hinge_c must be >= 0, got {self.hinge_c}")
+
+
+def _advgan_generator() -> GeneratorConfig:
+    # Width 16, not AI-GAN's 32: ten generators of width 16 already hold 2.5x the weights of
+    # AI-GAN's one. "tanh" is the clipped perturbation of Xiao et al., so the baseline stays
+    # the published method.
+    return GeneratorConfig(ch=16, output="tanh")
+
+
+def _advgan_training() -> TrainingConfig:
+    return TrainingConfig(epochs=5)
+
+
+@dataclasses.dataclass
 class AdvGANConfig:
     """Hyperparameters of ``advforge train-attacker advgan``.
+
+    Build one from flat names with :meth:`from_flat`, as the CLI and YAML files do.
 
     Attributes:
         eps: L-inf clip of the perturbation on the [0, 1] scale.
         target: the target class, or ``"all"`` for one generator per class.
-        epochs: epochs per generator (a resumed run continues up to this count).
-        batch_size: minibatch size.
-        lr: Adam learning rate of G and D.
-        beta1, beta2: Adam betas.
-        lr_schedule: ``"constant"`` or ``"cosine"`` decay to 0 over ``epochs``.
-        kappa: C&W confidence of L_adv.
-        w_adv: weight of L_adv (the authors' code weighs it by 10).
-        w_gan: weight of the GAN loss.
-        w_hinge: weight of the soft hinge on the perturbation's L2 norm.
-        hinge_c: the hinge's L2 bound c; None means ``hinge_frac * eps * sqrt(C*H*W)``.
-        hinge_frac: c as a fraction of the L2 norm of a full-eps perturbation.
-        g_ch: generator base width; 16, not AI-GAN's 32: ten generators of width 16 already
-            hold 2.5x the weights of AI-GAN's one.
-        g_output: "tanh", the clipped perturbation of Xiao et al., so the baseline stays the
-            published method ("box" is AI-GAN's default).
-        g_arch, g_res_blocks, g_template, g_skip, d_ch, spectral_norm: the networks, as AI-GAN's
-            (see :mod:`.nets`).
-        eval_size: held-out images for the final success (0 to skip).
-        seed: seeds networks, batch order and evaluation.
+        generator: G's architecture (shared with AI-GAN; width 16 and tanh output here).
+        discriminator: D's architecture.
+        objective: the weights of G's three loss terms and the hinge bound.
+        training: optimiser, schedule, evaluation and seed (epochs per generator).
     """
 
-    eps: float = 0.3
-    target: int | str = 0
-    epochs: int = 5
-    batch_size: int = 32
-    lr: float = 0.002
-    lr_schedule: str = "cosine"
-    beta1: float = 0.5
-    beta2: float = 0.999
-    kappa: float = 0.0
-    w_adv: float = 10.0
-    w_gan: float = 1.0
-    w_hinge: float = 1.0
-    hinge_c: float | None = None
-    hinge_frac: float = 0.5
-    g_arch: str = "unet"
-    g_ch: int = 16
-    g_res_blocks: int = 1
-    g_template: bool = False
-    g_skip: bool = True
-    g_output: str = "tanh"
-    d_ch: int = 16
-    spectral_norm: bool = False
-    eval_size: int = 1000
-    seed: int = 0
+    eps: float = leaf(0.3, "L-inf clip of the perturbation, on the [0, 1] scale")
+    target: int | str = leaf(0, "the target class, or all for one generator per class")
+    generator: GeneratorConfig = section(_advgan_generator, "generator")
+    discriminator: DiscriminatorConfig = section(DiscriminatorConfig, "discriminator/attacker")
+    objective: AdvGANObjective = section(AdvGANObjective, "training")
+    training: TrainingConfig = section(_advgan_training, "training")
 
     def __post_init__(self) -> None:
-        check_gan_config(self)
+        check_eps(self.eps)
         if self.target != "all" and (isinstance(self.target, bool)
                                      or not isinstance(self.target, int) or self.target < 0):
             raise InputError(f"target must be a class index or 'all', got {self.target!r}")
-        if self.hinge_c is not None and self.hinge_c < 0:
-            raise InputError(f"hinge_c must be >= 0, got {self.hinge_c}")
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any]) -> AdvGANConfig:
+        """The config from flat names (``g_ch``, ``epochs``, ``w_hinge``, ...)."""
+        return from_flat(cls, values)
 
 
 class AdvGANTrainer:
@@ -120,30 +126,32 @@ class AdvGANTrainer:
                  num_classes: int, in_channels: int, image_size: int) -> None:
         self.cfg, self.target_class, self.num_classes = cfg, target_class, num_classes
         device = model_device(target)
-        torch.manual_seed(cfg.seed + target_class)
-        self.G = build_generator(cfg.g_arch, in_channels, image_size, None, cfg.eps,
-                                 ch=cfg.g_ch, res_blocks=cfg.g_res_blocks,
-                                 template=cfg.g_template, skip=cfg.g_skip,
-                                 output=cfg.g_output).to(device)
-        self.D = Discriminator(in_channels, None, ch=cfg.d_ch, spectral=cfg.spectral_norm).to(
-            device)
-        betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
-        self.rng = torch.Generator(device=device).manual_seed(cfg.seed + target_class)
+        train, obj = cfg.training, cfg.objective
+        torch.manual_seed(train.seed + target_class)
+        self.G = build_generator(cfg.generator.arch, in_channels, image_size, None, cfg.eps,
+                                 **cfg.generator.build_kwargs()).to(device)
+        self.D = Discriminator(in_channels, None, ch=cfg.discriminator.ch,
+                               spectral=cfg.discriminator.spectral_norm).to(device)
+        betas = (train.beta1, train.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=train.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=train.lr, betas=betas)
+        self.rng = torch.Generator(device=device).manual_seed(train.seed + target_class)
         self.judge = target
         self.target_sha256 = weights_hash(target)  # a resumed run must face the same target
         d = in_channels * image_size * image_size
-        self.hinge_c = cfg.hinge_c if cfg.hinge_c is not None else (
-            cfg.hinge_frac * cfg.eps * math.sqrt(d))
+        self.hinge_c = obj.hinge_c if obj.hinge_c is not None else (
+            obj.hinge_frac * cfg.eps * math.sqrt(d))
 
     def schedule(self, epoch: float) -> dict[str, float]:
-        lr = self.cfg.lr * loop.lr_factor(self.cfg.lr_schedule, epoch, self.cfg.epochs)
-        loop.set_lr(lr, self.opt_g, self.opt_d)
+        """The learning rate for the (fractional) epoch about to run."""
+        train = self.cfg.training
+        lr = train.lr * lr_factor(train.lr_schedule, epoch, train.epochs)
+        set_lr(lr, self.opt_g, self.opt_d)
         return {"lr": lr}
 
-    # ---- Discriminator: LSGAN, D(x) -> 1 for clean, D(x + G(x)) -> 0 ----
+    # ---- Discriminator: minimise the LSGAN loss, D(x) -> 1 for clean, D(x + G(x)) -> 0 ----
     def discriminator_step(self, x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, float]:
+        """One D update on clean x and G's x_adv."""
         self.D.train()
         source, _ = self.D(torch.cat([x, x_adv]))
         b = x.shape[0]
@@ -152,20 +160,21 @@ class AdvGANTrainer:
         descend(self.opt_d, loss, list(self.D.parameters()))
         return {"d_gan": loss.item()}
 
-    # ---- Generator: w_adv * L_adv + w_gan * L_GAN + w_hinge * L_hinge ----
+    # ---- Generator: minimise w_adv * L_adv + w_gan * L_GAN + w_hinge * L_hinge ----
     def generator_step(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        cfg = self.cfg
+        """One G update towards the fixed target class; returns x + G(x) and the losses."""
+        obj = self.cfg.objective
         self.G.train()
         delta = self.G(x)  # (B, C, H, W), |delta| <= eps
         x_adv = (x + delta).clamp(0.0, 1.0)
         t = torch.full((x.shape[0],), self.target_class, device=x.device)
         with model_mode(self.judge, "eval"):
             logits = self.judge(x_adv)
-        loss_adv = cw_target_loss(logits, t, cfg.kappa)
+        loss_adv = cw_target_loss(logits, t, obj.kappa)  # L_adv, the C&W margin
         source, _ = self.D(x_adv)
         loss_gan = gan_loss(source, clean=True, kind="lsgan")
         loss_hinge = (delta.flatten(1).norm(dim=1) - self.hinge_c).clamp_min(0).mean()
-        loss = cfg.w_adv * loss_adv + cfg.w_gan * loss_gan + cfg.w_hinge * loss_hinge
+        loss = obj.w_adv * loss_adv + obj.w_gan * loss_gan + obj.w_hinge * loss_hinge
         descend(self.opt_g, loss, list(self.G.parameters()))
         return x_adv.detach(), {
             "g_loss": loss.item(), "g_adv": loss_adv.item(), "g_gan": loss_gan.item(),
@@ -206,16 +215,17 @@ def _fit_one(cfg: AdvGANConfig, target: nn.Module, t: int, data: tuple, *,
     meta = loop.start(trainer, run_dir, resume)
     loop.train_epochs(trainer, x[keep], y[keep], xv, yv, meta, run_dir, progress, f"advgan-{t}")
     metrics: dict[str, Any] = {**loop.run_metrics(meta), "train_images": int(keep.sum())}
-    if cfg.eval_size:
-        metrics["final"] = heldout_success(trainer.forge, target, xv[: cfg.eval_size],
-                                           yv[: cfg.eval_size], info["num_classes"], [t])
+    n = cfg.training.eval_size
+    if n:
+        metrics["final"] = heldout_success(trainer.forge, target, xv[:n], yv[:n],
+                                           info["num_classes"], [t])
         metrics["success"] = metrics["final"]["success"]
         log.info("advgan target %d: success %.4f", t, metrics["success"])
     if run_dir is not None:
         write_checkpoint(run_dir, trainer.G, {
             **info, "kind": "advgan", "target": t, "eps": cfg.eps,
             "generator": {"class": type(trainer.G).__name__, "kwargs": trainer.G.arch_kwargs()},
-            "training": jsonable(dataclasses.asdict(cfg)), "metrics": jsonable(metrics)})
+            "training": jsonable(to_flat(cfg)), "metrics": jsonable(metrics)})
     return metrics
 
 
@@ -245,7 +255,7 @@ def fit(
     num_classes = int(getattr(target, "num_classes", 0) or int(y.max()) + 1)
     info = {"format_version": 1, "dataset": dataset, "num_classes": num_classes,
             "in_channels": x.shape[1], "image_size": [x.shape[2], x.shape[3]],
-            "target_model": model_identity(target, target_run_dir), "seed": cfg.seed,
+            "target_model": model_identity(target, target_run_dir), "seed": cfg.training.seed,
             "version": __version__}
     run_dir = Path(run_dir) if run_dir is not None else None
     data = (x, y, xv, yv)
@@ -266,7 +276,8 @@ def _fit_all(cfg: AdvGANConfig, target: nn.Module, data: tuple, *, run_dir: Path
         sub = run_dir / f"target_{t}" if run_dir is not None else None
         runs[str(t)] = f"target_{t}"
         done = sub is not None and resume and (sub / CONFIG_FILE).is_file()
-        if done and read_json(sub / CONFIG_FILE).get("training", {}).get("epochs") == cfg.epochs:
+        epochs = read_json(sub / CONFIG_FILE).get("training", {}).get("epochs") if done else None
+        if epochs == cfg.training.epochs:
             per_target[t] = read_json(sub / CONFIG_FILE)["metrics"]
             log.info("advgan target %d already trained in %s", t, sub)
             continue
@@ -291,6 +302,6 @@ def _fit_all(cfg: AdvGANConfig, target: nn.Module, data: tuple, *, run_dir: Path
         if is_main():
             atomic_write_json(run_dir / CONFIG_FILE, {
                 **info, "kind": "advgan", "target": "all", "eps": cfg.eps, "runs": runs,
-                "training": jsonable(dataclasses.asdict(cfg)), "metrics": jsonable(metrics)})
+                "training": jsonable(to_flat(cfg)), "metrics": jsonable(metrics)})
         barrier()
     return metrics

@@ -2,7 +2,7 @@
 and :func:`load_attacker`.
 
 A learned attacker is called like every optimisation attack, ``attack(model, x, y, *,
-target=None) -> x_adv`` (DESIGN.md). The ``model`` argument is accepted for uniformity and
+target=None) -> x_adv`` (docs/contract.md). The ``model`` argument is accepted for uniformity and
 ignored: the generator learned its target model during training (config.json records which).
 """
 

@@ -37,8 +37,9 @@ from torch import nn
 from advforge.attacks import create as create_attack
 from advforge.attacks.base import Attack
 from advforge.attacks.losses import margin
-from advforge.generative.common import ProgressReporter, iterate_batches
+from advforge.generative.data import iterate_batches
 from advforge.generative.parallel import average_gradients
+from advforge.generative.progress import ProgressReporter
 from advforge.utils.modes import model_mode
 
 log = logging.getLogger(__name__)
@@ -173,9 +174,8 @@ class Distiller:
         temperature: softmax temperature of the distillation loss.
         miss_weight: weight of a generated image the target was not fooled by (the target's
             answer is its true class, not the attack's target), relative to 1 for every other
-            image. Each such image is a lesson in robustness; < 1 teaches f_d less of it. An
-            experiment, not a fix: at 0.3 it did not raise black-box success on mnist5k Model B,
-            whose gap comes with Model C's architecture (README, black-box section).
+            image. Each such image is a lesson in robustness; < 1 teaches f_d less of it
+            (measured in docs/aigan.md).
     """
 
     def __init__(

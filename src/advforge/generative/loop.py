@@ -1,6 +1,7 @@
 """The epoch loop shared by AI-GAN and AdvGAN: start or resume, train, log, save state.
 
-A trainer offers ``cfg`` (with ``epochs``, ``batch_size``), ``rng``, ``judge`` (the model
+A trainer offers ``cfg`` (a nested config whose ``training`` section has ``epochs`` and
+``batch_size``), ``rng``, ``judge`` (the model
 success is measured on), ``target_sha256`` (a hash of the target's weights, checked when a
 run resumes), ``schedule(epoch: float) -> dict`` (sets learning rates etc. for the fractional
 epoch about to run), ``train_step(x, y) -> dict``, ``quick_success(x, y) -> float`` and
@@ -9,7 +10,6 @@ epoch about to run), ``train_step(x, y) -> dict``, ``quick_success(x, y) -> floa
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -20,14 +20,10 @@ import torch
 from torch import nn
 
 from advforge.errors import InputError
-from advforge.generative.common import (
-    Progress,
-    ProgressReporter,
-    iterate_batches,
-    jsonable,
-    with_config_defaults,
-)
+from advforge.generative.config import jsonable, to_flat, with_config_defaults
+from advforge.generative.data import iterate_batches
 from advforge.generative.parallel import barrier, broadcast_buffers, is_main, sum_over_ranks
+from advforge.generative.progress import Progress, ProgressReporter
 from advforge.generative.state import (
     has_training_state,
     load_training_state,
@@ -36,7 +32,7 @@ from advforge.generative.state import (
 
 log = logging.getLogger(__name__)
 
-# Fields that may change when a run is resumed (the rest must match the saved run).
+# Fields (flat names) that may change when a run is resumed (the rest must match the saved run).
 RESUMABLE_CHANGES = ("epochs", "eval_size")
 
 
@@ -56,8 +52,11 @@ class Trainer(Protocol):
 
 
 def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any]:
-    """Fresh bookkeeping, or the saved one (with every weight restored) when resuming."""
-    config = jsonable(dataclasses.asdict(trainer.cfg))
+    """Fresh bookkeeping, or the saved one (with every weight restored) when resuming.
+
+    The bookkeeping records the config in flat form; a saved one is compared with this run's
+    in flat form too, whichever layout it was written in."""
+    config = jsonable(to_flat(trainer.cfg))
     meta: dict[str, Any] = {"epoch": 0, "history": [], "seconds": {}, "phases": {},
                             "queries": 0, "config": config,
                             "target_sha256": trainer.target_sha256}
@@ -68,8 +67,8 @@ def start(trainer: Trainer, run_dir: Path | None, resume: bool) -> dict[str, Any
         return meta
     modules, optimizers = trainer.state_parts()
     meta = load_training_state(run_dir, modules=modules, optimizers=optimizers, rng=trainer.rng)
-    # A target retrained since (same path, other weights) would silently get a generator
-    # trained half against each; states written before the hash was recorded are trusted.
+    # A retrained target (same path, other weights) would silently get a generator trained
+    # half against each; a state that records no hash is trusted.
     if meta.get("target_sha256", trainer.target_sha256) != trainer.target_sha256:
         raise InputError(f"cannot resume {run_dir}: it was trained against another target "
                          "model (its weights differ)")
@@ -111,27 +110,12 @@ def save(trainer: Trainer, run_dir: Path | None, meta: dict[str, Any]) -> None:
         barrier()
 
 
-def lr_factor(schedule: str, epoch: float, epochs: int) -> float:
-    """``constant``: 1; ``cosine``: half a cosine from 1 down to 0 over ``epochs``."""
-    if schedule == "cosine" and epochs > 0:
-        return 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
-    if schedule not in ("constant", "cosine"):
-        raise InputError(f"lr_schedule must be constant or cosine, got {schedule!r}")
-    return 1.0
-
-
-def set_lr(lr: float, *optimizers: torch.optim.Optimizer) -> None:
-    for opt in optimizers:
-        for group in opt.param_groups:
-            group["lr"] = lr
-
-
 def _epoch(trainer: Trainer, x: torch.Tensor, y: torch.Tensor, bar: ProgressReporter,
            epoch: int, desc: str) -> dict[str, float]:
-    per_epoch = math.ceil(x.shape[0] / trainer.cfg.batch_size)
+    per_epoch = math.ceil(x.shape[0] / trainer.cfg.training.batch_size)
     sums: dict[str, float] = {}
     count = 0
-    for xb, yb in iterate_batches(x, y, trainer.cfg.batch_size, trainer.rng):
+    for xb, yb in iterate_batches(x, y, trainer.cfg.training.batch_size, trainer.rng):
         sched = trainer.schedule(epoch + count / per_epoch)
         stats = {"lr": sched["lr"], **trainer.train_step(xb, yb)}  # history shows the schedule
         for k, v in stats.items():
@@ -147,8 +131,8 @@ def train_epochs(
 ) -> None:
     """Run the remaining epochs; after each, log the mean losses and the held-out success
     and save the resumable state."""
-    epochs = trainer.cfg.epochs
-    steps = (epochs - meta["epoch"]) * math.ceil(x.shape[0] / trainer.cfg.batch_size)
+    epochs = trainer.cfg.training.epochs
+    steps = (epochs - meta["epoch"]) * math.ceil(x.shape[0] / trainer.cfg.training.batch_size)
     bar = ProgressReporter(progress, max(steps, 0), desc)
     for epoch in range(meta["epoch"], epochs):
         start, q0 = time.perf_counter(), getattr(trainer.judge, "queries", 0)

@@ -25,9 +25,9 @@ Both follow the ResNet nets of SNGAN / cGANs with projection discriminator (Miya
   space-to-depth (pixel unshuffle by 4) at the input and depth-to-space at the output, so
   every convolution runs on the H/4 x W/4 grid with wide, GEMM-friendly channels and the
   full-resolution work is two reshapes. On a CPU, where forging time is set by the
-  multiply-adds and by the passes over the activations, width 48 forges 2.4x faster than a
-  U-Net of the same success (width 8) and 18x faster than the default U-Net, which is more
-  successful (README, Table VI).
+  multiply-adds and by the passes over the activations, it forges several times faster than
+  a U-Net of the same success and is less successful than the default U-Net
+  (docs/aigan.md).
 """
 
 from __future__ import annotations

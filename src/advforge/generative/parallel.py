@@ -1,4 +1,4 @@
-"""Data parallelism for the GAN loops (DESIGN.md, Scale): the same code in one process or in
+"""Data parallelism for the GAN loops (docs/contract.md, Scale): the same code in one process or in
 ``torchrun --nproc_per_node=N`` ranks.
 
 The GAN steps take gradients with ``torch.autograd.grad`` on one network at a time (so the

@@ -22,9 +22,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from advforge.generative.common import Progress, ProgressReporter, iterate_batches
+from advforge.generative.data import iterate_batches
 from advforge.generative.nets import PerturbationGenerator, ProjectionHead
 from advforge.generative.parallel import average_gradients
+from advforge.generative.progress import Progress, ProgressReporter
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Resumable training state and final checkpoints of the learned attackers, in safetensors +
-JSON only (no pickle, DESIGN.md).
+JSON only (no pickle, docs/contract.md).
 
 A run directory holds:
 

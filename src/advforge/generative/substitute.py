@@ -2,16 +2,15 @@
 
 The paper distils a fixed local model (Model C for MNIST). What a substitute passes on to
 the generator is its gradient, and on mnist5k the architecture, not the distillation,
-decides how much of that gradient points at the target's own weaknesses (README, black-box
-section: a Model B substitute of a Model B target reaches 0.92 of white-box success where
-Model C reaches 0.88). An attacker who does not know the target's architecture can still
+decides how much of that gradient points at the target's own weaknesses (docs/aigan.md,
+black-box mode). An attacker who does not know the target's architecture can still
 measure which candidate's gradient transfers: ``local_arch="auto"``
 (:func:`select_substitute`) distils every candidate on the same clean images (the target is
 queried once per image, the answers shared), crafts targeted PGD-20 examples with G's C&W
 margin on each, and keeps the candidate whose examples move the *target* furthest towards
 the intended class: the highest mean targeted C&W margin on the target, read from its
-answers (:class:`TransferScore`; session 19 ranked by the share of examples that reach the
-target class, which cannot tell the candidates apart at a small budget). That is Papernot et
+answers (:class:`TransferScore`; the share of examples that reach the target class cannot
+tell the candidates apart at a small budget). That is Papernot et
 al. (2017)'s observation that substitutes of different families transfer differently,
 turned into a query-only model selection; the score is what G's training needs, how far the
 substitute's gradient lowers G's own target term on the target.
@@ -95,11 +94,8 @@ def transfer_score(
 
     Why the margin ranks and not the success: at a small budget targeted examples rarely
     transfer from any candidate, so the share that do is a coin count that cannot tell the
-    candidates apart (fashion-mnist at eps 0.1: 20.6% / 20.0% / 20.1% for Model B / A / C on
-    2,048 images), while the margin also counts the examples that moved the target part of the
-    way, which is what G's gradient steps build on (there, after 40 epochs, G reached 81.96%
-    on the target through a Model B substitute and 61.22% through Model A; README, black-box
-    section).
+    candidates apart, while the margin also counts the examples that moved the target part of
+    the way, which is what G's gradient steps build on (figures in docs/aigan.md).
     """
     attack = create_attack("pgd", eps=eps, steps=SCORE_STEPS, step_size=2.5 * eps / SCORE_STEPS,
                            random_start=True, loss="cw", kappa=kappa)
