@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 from user_nets import forget, write_package
 
 from advforge.cli import build_parser, main
+from advforge.cli.attacker_flags import flat_view
 from advforge.cli.model_commands import attacker_recipe, build_train_config
 from advforge.cli.options import build_config
 from advforge.cli.train_attacker import AttackerRunOptions
@@ -172,12 +173,12 @@ def test_train_attacker_uses_its_recipe_under_yaml_and_flags(tmp_path, capsys):
     def config(*argv):
         args = build_parser().parse_args(["train-attacker", "aigan", "--model", "m", *argv])
         recipe = attacker_recipe(args, AttackerRunOptions)
-        return build_config(AIGANConfig, args, recipe=recipe)
+        return build_config(flat_view(AIGANConfig), args, recipe=recipe)
 
     assert config().epochs == 40
     assert "recipe attacker:aigan:mnist5k (epochs=40)" in capsys.readouterr().out
     assert config("--epochs", "3").epochs == 3
-    assert config("--dataset", "cifar10").epochs == AIGANConfig().epochs
+    assert config("--dataset", "cifar10").epochs == AIGANConfig().training.epochs
     assert "no recipe for aigan on cifar10; using the package defaults" in \
         capsys.readouterr().out
     # one --config file holds options of both configs of the subcommand, between the recipe
