@@ -179,13 +179,13 @@ def _classifier_key(args: argparse.Namespace) -> tuple[str, str]:
             given.get("dataset", fields["dataset"].default))
 
 
-def attacker_recipe(args: argparse.Namespace, run_options: type) -> Mapping[str, Any] | None:
-    """train-attacker's recipe settings for (``args.kind``, dataset), announced in one line."""
+def attacker_recipe(args: argparse.Namespace, run_options: type) -> Recipe | None:
+    """train-attacker's recipe for (``args.kind``, dataset), announced in one line."""
     dataset = given_values(run_options, args).get(
         "dataset", run_options.__dataclass_fields__["dataset"].default)
     recipe = find_recipe("attacker", args.kind, dataset)
     print(_recipe_line("train-attacker", recipe, f"{args.kind} on {dataset}"))
-    return recipe.settings if recipe else None
+    return recipe
 
 
 def _recipe_line(command: str, recipe: Recipe | None, what: str) -> str:

@@ -121,7 +121,8 @@ def _train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: 
     from advforge.generative import fit_advgan, fit_aigan
     from advforge.models import load_model
 
-    recipe = attacker_recipe(args, AttackerRunOptions)  # defaults < recipe < YAML < flags
+    chosen = attacker_recipe(args, AttackerRunOptions)  # defaults < recipe < YAML < flags
+    recipe = chosen.settings if chosen else None
     dry_out = {"out": f"runs/dry-run/{args.kind}"} if dry_run and args.out is UNSET else None
     run = build_config(AttackerRunOptions, args, dry_out, recipe=recipe)
     check_output_dir(run.out)
@@ -147,7 +148,8 @@ def _train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: 
                   target_run_dir=run.model)
     if is_main:
         atomic_write_text(Path(run.out) / "resolved_config.yaml",
-                          config_to_yaml(run) + config_to_yaml(flat))
+                          config_to_yaml(run) + config_to_yaml(flat)
+                          + f"recipe: {chosen.label if chosen else 'null'}\n")
     success = metrics.get("success", metrics.get("final_success"))
     print(f"{args.kind} trained in {time.perf_counter() - start:.0f}s -> {run.out}"
           + (f"; targeted success on held-out pairs {100 * success:.2f}%"
