@@ -137,27 +137,56 @@ def test_failed_run_writes_no_report(model_dir, tmp_path, capsys):
     assert not (out / "report.json").exists()
 
 
-def test_demo_dry_run_trains_everything_and_reuses_it(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert main(["demo", "--dry-run", "--quiet", "--out", str(out)]) == 0
+def test_demo_dry_run_trains_everything_and_reuses_it(tmp_path, monkeypatch, capsys):
+    """The dry run writes under runs/dry-run/demo, never runs/demo where the real demo reads."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "runs" / "dry-run" / "demo"
+    assert main(["demo", "--dry-run", "--quiet"]) == 0
+    assert not (tmp_path / "runs" / "demo").exists()
     for path in ("model_b/model.safetensors", "aigan/generator.safetensors",
                  "advgan/config.json", "report/report.json", "report/report.html"):
         assert (out / path).is_file(), path
     report = json.loads((out / "report" / "report.json").read_text())
     names = [a["attack"] for a in report["attacks"]]
-    assert names[0] == "fgsm" and any(n.startswith("aigan=") for n in names)
+    assert names[0] == "fgsm" and "aigan" in names and "advgan" in names
     assert all(a["targeted"] for a in report["attacks"])
     capsys.readouterr()
-    assert main(["demo", "--dry-run", "--quiet", "--out", str(out)]) == 0
+    assert main(["demo", "--dry-run", "--quiet"]) == 0
     assert capsys.readouterr().out.count("reusing") == 3
+    # a real from-scratch demo refuses to reuse the synthetic stages, before any training
+    _fails(["demo", "--from-scratch", "--quiet", "--out", str(out)], capsys,
+           mentions="was trained on synthetic, not mnist5k")
     # --retrain starts afresh: a resume would trip over the (here damaged) training states.
     for stage in ("model_b", "aigan", "advgan"):
         states = list((out / stage).rglob("train_state.safetensors"))
         assert states, stage
         for state in states:
             state.write_bytes(b"damaged")
-    assert main(["demo", "--dry-run", "--quiet", "--retrain", "--out", str(out)]) == 0
+    assert main(["demo", "--dry-run", "--quiet", "--retrain"]) == 0
     assert capsys.readouterr().out.count("reusing") == 0
+
+
+def test_demo_evaluates_the_shipped_weights_without_training(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quiet", "--limit", "4", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "shipped Model B (mnist5k, test accuracy 98.50%)" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["report"]  # nothing trained
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert [a["attack"].split(":")[0] for a in report["attacks"]] == [
+        "fgsm", "pgd", "cw_l2", "aigan"]
+    _fails(["demo", "--dataset", "fashion-mnist", "--out", str(tmp_path / "f")], capsys,
+           mentions="add --from-scratch")
+    assert not (tmp_path / "f").exists()
+
+
+def test_demo_prints_n_a_when_nothing_could_be_attacked():
+    from types import SimpleNamespace
+
+    from advforge.cli.demo import success_text
+
+    assert success_text(SimpleNamespace(success_rate=None)).startswith("n/a")
+    assert success_text(SimpleNamespace(success_rate=0.5)) == "50.00%"
 
 
 def test_demo_evaluates_500_test_images_unless_limited():
