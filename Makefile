@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# One thread per test process: the fixtures are tiny nets, where extra threads only add overhead.
+# One thread per test process (the fixtures are tiny nets, where extra threads only add
+# overhead) and one test process per core (pytest-xdist).
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n auto
 
 demo: $(STAMP)
 	$(VENV)/bin/advforge demo
