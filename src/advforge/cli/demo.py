@@ -148,14 +148,15 @@ def _evaluate_all(plan: list, runs: dict[str, Path], model: Any, splits: Any,
 
     results, samples = [], {}
     for spec, targets, limit in plan:
+        label = None  # a learned attacker is labelled by its kind, not its run directory
         if spec in ("aigan", "advgan"):
             if spec not in runs:
                 continue  # AdvGAN is trained from scratch only; nothing of it is shipped
-            spec = f"{spec}={runs[spec]}"
+            label, spec = spec, f"{spec}={runs[spec]}"
         n = eval_images(limit, cfg.limit, len(splits.test), dry_run)
         x, y = splits.test.x[:n].to(device), splits.test.y[:n].to(device)
         name, attack, hyper = build_attack(spec, eps=splits.default_eps, device=device)
-        name = name.split("=", 1)[0]  # "aigan", not its run directory's path (meta has it)
+        name = label or name
         gen = torch.Generator(device=device).manual_seed(cfg.seed)
         result = evaluate(attack, model, x, y, targets=targets, generator=gen,
                           progress=make_progress(quiet), attack_name=name, hyper=hyper)
