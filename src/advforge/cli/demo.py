@@ -192,7 +192,10 @@ def cmd_demo(cfg: DemoConfig, device: torch.device, *, dry_run: bool, quiet: boo
     results, samples = _evaluate_all(DRY_RUN_EVAL if dry_run else DEMO_EVAL, runs, model,
                                      splits, cfg, device, dry_run, quiet)
     print(markdown_table(results))
-    meta = _meta(cfg, splits, device, {k: str(v) for k, v in runs.items()})
+    shipped = {"model": "mnist5k_model_b", "aigan": "mnist5k_model_b_aigan"}
+    meta = _meta(cfg, splits, device, {
+        k: (str(v) if from_scratch else f"advforge.pretrained {shipped[k]} ({v})")
+        for k, v in runs.items()})
     paths = write_report(out / "report", results, meta, samples=samples,
                          class_names=splits.class_names)
     print(f"report: {paths['html']}")
