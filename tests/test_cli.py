@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import cli_fails
 from safetensors.torch import load_file
 
 from advforge.cli import main
@@ -20,16 +21,6 @@ def model_dir(tmp_path_factory) -> Path:
     assert main(["train-classifier", "--arch", "model_b", "--dry-run", "--quiet",
                  "--out", str(out)]) == 0
     return out
-
-
-def _fails(argv: list[str], capsys, *, mentions: str) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    assert mentions.lower() in err.lower(), err
-    return err
 
 
 def test_datasets_lists_embedded_default(capsys):
@@ -107,19 +98,19 @@ def test_config_file_sets_defaults_and_flags_override(model_dir, tmp_path, capsy
 )
 def test_bad_input_one_line_error(argv, mentions, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _fails(argv, capsys, mentions=mentions)
+    cli_fails(argv, capsys, mentions=mentions)
     assert not (tmp_path / "adv.pt").exists()
 
 
 def test_missing_and_corrupt_checkpoint(tmp_path, capsys, model_dir):
-    _fails(["attack", "--dry-run", "--model", str(tmp_path / "nope"), "--attack", "fgsm"],
+    cli_fails(["attack", "--dry-run", "--model", str(tmp_path / "nope"), "--attack", "fgsm"],
            capsys, mentions="nope")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text((model_dir / "config.json").read_text())
     (broken / "model.safetensors").write_bytes(b"not a safetensors file at all")
     save = tmp_path / "adv.safetensors"
-    _fails(["attack", "--dry-run", "--model", str(broken), "--attack", "fgsm", "--save",
+    cli_fails(["attack", "--dry-run", "--model", str(broken), "--attack", "fgsm", "--save",
             str(save)], capsys, mentions="model.safetensors")
     assert not save.exists()
 
@@ -127,12 +118,12 @@ def test_missing_and_corrupt_checkpoint(tmp_path, capsys, model_dir):
 def test_unknown_config_key(tmp_path, capsys):
     cfg = tmp_path / "run.yaml"
     cfg.write_text("bogus: 1\n")
-    _fails(["evaluate", "--dry-run", "--config", str(cfg)], capsys, mentions="bogus")
+    cli_fails(["evaluate", "--dry-run", "--config", str(cfg)], capsys, mentions="bogus")
 
 
 def test_failed_run_writes_no_report(model_dir, tmp_path, capsys):
     out = tmp_path / "rep"
-    _fails(["evaluate", "--dry-run", "--model", str(model_dir), "--attacks", "fgsm,nosuch",
+    cli_fails(["evaluate", "--dry-run", "--model", str(model_dir), "--attacks", "fgsm,nosuch",
             "--out", str(out)], capsys, mentions="nosuch")
     assert not (out / "report.json").exists()
 
@@ -154,7 +145,7 @@ def test_demo_dry_run_trains_everything_and_reuses_it(tmp_path, monkeypatch, cap
     assert main(["demo", "--dry-run", "--quiet"]) == 0
     assert capsys.readouterr().out.count("reusing") == 3
     # a real from-scratch demo refuses to reuse the synthetic stages, before any training
-    _fails(["demo", "--from-scratch", "--quiet", "--out", str(out)], capsys,
+    cli_fails(["demo", "--from-scratch", "--quiet", "--out", str(out)], capsys,
            mentions="was trained on synthetic, not mnist5k")
     # --retrain starts afresh: a resume would trip over the (here damaged) training states.
     for stage in ("model_b", "aigan", "advgan"):
@@ -176,7 +167,7 @@ def test_demo_evaluates_the_shipped_weights_without_training(tmp_path, capsys):
     names = [a["attack"] for a in report["attacks"]]
     assert names[0] == "fgsm" and names[3] == "aigan"
     assert names[1].startswith("pgd:steps=20") and names[2].startswith("cw_l2:")
-    _fails(["demo", "--dataset", "fashion-mnist", "--out", str(tmp_path / "f")], capsys,
+    cli_fails(["demo", "--dataset", "fashion-mnist", "--out", str(tmp_path / "f")], capsys,
            mentions="add --from-scratch")
     assert not (tmp_path / "f").exists()
 
@@ -271,7 +262,7 @@ def test_train_attacker_dry_run_then_attack_with_it(kind, extra, files, model_di
     (["--target", "-1"], "class index or 'all'"),
 ])
 def test_train_attacker_bad_target(extra, mentions, model_dir, tmp_path, capsys):
-    _fails(["train-attacker", "advgan", "--dry-run", "--model", str(model_dir), *extra,
+    cli_fails(["train-attacker", "advgan", "--dry-run", "--model", str(model_dir), *extra,
             "--out", str(tmp_path / "run")], capsys, mentions=mentions)
     assert not (tmp_path / "run").exists()
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli_fails
 
 from advforge.cli import main
 
@@ -18,15 +19,6 @@ def model_dir(tmp_path_factory) -> Path:
     assert main(["train-classifier", "--arch", "model_b", "--dry-run", "--quiet",
                  "--out", str(out)]) == 0
     return out
-
-
-def _fails(argv: list[str], capsys, *, mentions: str) -> str:
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert mentions.lower() in err.lower(), err
-    return err
 
 
 def _bad_paths(tmp: Path) -> dict[str, tuple[str, str]]:
@@ -62,7 +54,7 @@ def test_unwritable_output_is_refused_before_any_work(argv, case, tmp_path, monk
     monkeypatch.chdir(tmp_path)
     value, mentions = _bad_paths(tmp_path)[case]
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    _fails([*argv, value, "--dry-run", "--quiet"], capsys, mentions=mentions)
+    cli_fails([*argv, value, "--dry-run", "--quiet"], capsys, mentions=mentions)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
     assert (tmp_path / "old.safetensors").read_bytes() == b"keep me"
 
@@ -72,30 +64,30 @@ def test_output_under_a_directory_that_refuses_writes(tmp_path, monkeypatch, cap
     if not Path("/sys").is_dir():
         pytest.skip("needs /sys")
     monkeypatch.chdir(tmp_path)
-    _fails(["evaluate", "--dry-run", "--attacks", "fgsm", "--out", "/sys/advforge-report"],
+    cli_fails(["evaluate", "--dry-run", "--attacks", "fgsm", "--out", "/sys/advforge-report"],
            capsys, mentions="cannot be written")
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("argv", [["--eps", "2"], ["--eps", "300/255"]])
 def test_linf_eps_above_one_is_refused(argv, capsys):
-    _fails(["attack", "--dry-run", "--attack", "pgd", *argv], capsys, mentions="at most 1")
+    cli_fails(["attack", "--dry-run", "--attack", "pgd", *argv], capsys, mentions="at most 1")
 
 
 def test_attacker_eps_above_one_is_refused(tmp_path, capsys):
-    _fails(["train-attacker", "aigan", "--dry-run", "--eps", "2", "--out",
+    cli_fails(["train-attacker", "aigan", "--dry-run", "--eps", "2", "--out",
             str(tmp_path / "run")], capsys, mentions="eps")
     assert not (tmp_path / "run").exists()
 
 
 def test_linf_eps_above_one_in_a_spec_is_refused(capsys):
-    _fails(["attack", "--dry-run", "--attack", "fgsm:eps=2"], capsys, mentions="at most 1")
+    cli_fails(["attack", "--dry-run", "--attack", "fgsm:eps=2"], capsys, mentions="at most 1")
 
 
 @pytest.mark.parametrize("rule", ["all", "3", "random"])
 def test_fgsm_ll_with_a_target_rule_is_refused(rule, model_dir, tmp_path, capsys):
     out = tmp_path / "rep"
-    _fails(["evaluate", "--dry-run", "--quiet", "--model", str(model_dir), "--attacks",
+    cli_fails(["evaluate", "--dry-run", "--quiet", "--model", str(model_dir), "--attacks",
             "fgsm,fgsm_ll", "--targets", rule, "--out", str(out)], capsys,
            mentions="fgsm_ll chooses its own target")
     assert not out.exists()
@@ -144,7 +136,7 @@ def test_learned_attacker_made_for_other_images_is_refused(model_dir, tmp_path, 
     (run / "config.json").write_text(json.dumps({
         "kind": "aigan", "dataset": "cifar10", "in_channels": 3, "image_size": 32,
         "num_classes": 10, "eps": 8 / 255}))
-    _fails(["evaluate", "--dry-run", "--quiet", "--model", str(model_dir), "--attacks",
+    cli_fails(["evaluate", "--dry-run", "--quiet", "--model", str(model_dir), "--attacks",
             f"aigan={run}", "--targets", "all", "--out", str(tmp_path / "rep")], capsys,
            mentions="made for 3x32x32 images (cifar10)")
 
