@@ -40,7 +40,7 @@ from advforge.generative.config import (
     section,
     to_flat,
 )
-from advforge.generative.data import as_tensors
+from advforge.generative.data import train_val_tensors
 from advforge.generative.identity import model_device, model_identity, weights_hash
 from advforge.generative.losses import cw_target_loss, gan_loss
 from advforge.generative.nets import Discriminator, build_generator
@@ -250,8 +250,7 @@ def fit(
         and the success averaged over targets.
     """
     device = model_device(target)
-    x, y = (t.to(device) for t in as_tensors(train, "train"))
-    xv, yv = (t.to(device) for t in (as_tensors(val, "val") if val is not None else (x, y)))
+    x, y, xv, yv = train_val_tensors(train, val, device)
     num_classes = int(getattr(target, "num_classes", 0) or int(y.max()) + 1)
     info = {"format_version": 1, "dataset": dataset, "num_classes": num_classes,
             "in_channels": x.shape[1], "image_size": [x.shape[2], x.shape[3]],

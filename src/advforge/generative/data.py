@@ -25,6 +25,18 @@ def as_tensors(data: Any, name: str = "train") -> tuple[torch.Tensor, torch.Tens
     return x, y.long()
 
 
+def train_val_tensors(
+    train: Any, val: Any, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``train`` and ``val`` as validated tensors on ``device``: ``(x, y, xv, yv)``.
+
+    Without ``val`` the training images stand in for it (``xv is x``), so the success
+    figures are measured on what the generator saw."""
+    x, y = (t.to(device) for t in as_tensors(train, "train"))
+    xv, yv = (t.to(device) for t in as_tensors(val, "val")) if val is not None else (x, y)
+    return x, y, xv, yv
+
+
 def iterate_batches(
     x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

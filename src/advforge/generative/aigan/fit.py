@@ -17,7 +17,7 @@ from advforge.generative.aigan.blackbox import save_local_model, saved_local_cho
 from advforge.generative.aigan.config import AIGANConfig
 from advforge.generative.aigan.trainer import AIGANTrainer
 from advforge.generative.config import jsonable, to_flat
-from advforge.generative.data import as_tensors
+from advforge.generative.data import train_val_tensors
 from advforge.generative.identity import run_arch
 from advforge.generative.parallel import sum_over_ranks
 from advforge.generative.progress import Progress
@@ -72,9 +72,7 @@ def train_aigan(
 ) -> dict[str, Any]:
     """:func:`fit` on an existing trainer (which keeps the trained networks)."""
     cfg = trainer.cfg
-    x, y = (t.to(trainer.device) for t in as_tensors(train, "train"))
-    xv, yv = (t.to(trainer.device)
-              for t in (as_tensors(val, "val") if val is not None else (x, y)))
+    x, y, xv, yv = train_val_tensors(train, val, trainer.device)
     identity = {**trainer.target_identity,
                 "run_dir": str(target_run_dir) if target_run_dir is not None else None,
                 "arch": run_arch(target_run_dir) or trainer.target_identity["arch"]}
