@@ -90,8 +90,9 @@ class Attack(ABC):
         """Compute ``x_adv`` from already-validated inputs (grad mode is on)."""
 
     def check_budget(self, x: torch.Tensor) -> None:
-        """Refuse a budget larger than the whole image space: an L-inf ``eps`` above 1 (the
-        [0, 1] range) or an L2 ``eps`` above sqrt(C*H*W), the L2 diameter of [0, 1]^(C*H*W)."""
+        """Refuse an L2 ``eps`` above sqrt(C*H*W), the L2 diameter of [0, 1]^(C*H*W): such a
+        budget allows any image at all. It needs the image shape, so it is checked per call;
+        an L-inf ``eps`` above 1 needs none and is refused when the attack is built."""
         eps = getattr(self, "eps", None)
         if self.norm == "l2" and eps is not None and eps > x[0].numel() ** 0.5:
             raise InputError(f"{self.name}: L2 eps {eps:g} exceeds sqrt(C*H*W) = "
