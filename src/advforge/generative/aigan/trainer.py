@@ -70,11 +70,14 @@ class AIGANTrainer(BlackBoxWiring):
     @classmethod
     def for_data(cls, cfg: AIGANConfig, target: nn.Module, train: Any, *,
                  local_model: nn.Module | None = None) -> AIGANTrainer:
-        """A trainer sized for ``train`` (an ImageSet or (x, y)); classes from the target."""
+        """A trainer sized for ``train`` (an ImageSet or (x, y)); classes from the target.
+        In black-box mode the images' per-channel mean and std normalise the local model."""
         x, y = as_tensors(train, "train")
         num_classes = int(getattr(target, "num_classes", 0) or int(y.max()) + 1)
-        stats = (x.mean(dim=(0, 2, 3)).tolist(),
-                 x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+        stats = None  # white-box mode builds no local model
+        if cfg.black_box.enabled:
+            stats = (x.mean(dim=(0, 2, 3)).tolist(),
+                     x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
         return cls(cfg, target, num_classes=num_classes, in_channels=x.shape[1],
                    image_size=x.shape[2], local_model=local_model, data_stats=stats)
 
