@@ -16,6 +16,14 @@ def _help(text: str, **extra) -> dict:
     return {"help": text, **extra}
 
 
+def check_counts(**flags: int | None) -> None:
+    """Refuse a count flag (``limit=...``, ``batch_size=...``) given as 0 or less; None is a
+    flag left unset."""
+    for name, value in flags.items():
+        if value is not None and value <= 0:
+            raise InputError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+
+
 def parse_target_rule(text: str) -> str | int:
     """``none`` (untargeted), ``all`` (every class != y), ``random`` (one random class != y per
     input) or a class index."""
@@ -54,10 +62,7 @@ class DataOptions:
     seed: int = field(default=0, metadata=_help("seed for every RNG; recorded in outputs"))
 
     def __post_init__(self) -> None:
-        if self.limit is not None and self.limit <= 0:
-            raise InputError(f"--limit must be > 0, got {self.limit}")
-        if self.batch_size <= 0:
-            raise InputError(f"--batch-size must be > 0, got {self.batch_size}")
+        check_counts(limit=self.limit, batch_size=self.batch_size)
         if self.eps is not None:
             check_eps(self.eps, "--eps", upper=1.0)
 
@@ -126,5 +131,4 @@ class DemoConfig:
         "with --from-scratch: retrain even if finished runs exist in --out"))
 
     def __post_init__(self) -> None:
-        if self.limit is not None and self.limit <= 0:
-            raise InputError(f"--limit must be > 0, got {self.limit}")
+        check_counts(limit=self.limit)

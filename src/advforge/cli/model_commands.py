@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import field
 from typing import Any
 
-from advforge.cli.configs import _help
+from advforge.cli.configs import _help, check_counts
 from advforge.cli.options import add_dataclass_flags, build_config, given_values
 from advforge.errors import InputError
 from advforge.models.recipes import KINDS, Recipe, all_recipes, find_recipe
@@ -49,10 +49,7 @@ class ImportConfig:
                 raise InputError(f"--{name} is required")
         if (self.mean is None) != (self.std is None):
             raise InputError("--mean and --std go together")
-        if self.limit is not None and self.limit <= 0:
-            raise InputError(f"--limit must be > 0, got {self.limit}")
-        if self.batch_size <= 0:
-            raise InputError(f"--batch-size must be > 0, got {self.batch_size}")
+        check_counts(limit=self.limit, batch_size=self.batch_size)
 
 
 @dataclasses.dataclass(kw_only=True)
