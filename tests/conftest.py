@@ -1,12 +1,15 @@
 """Shared fixtures: a tiny seeded CPU classifier trained on a separable toy task, and a batch
-(the task itself is in toy_task.py)."""
+(the task itself is in toy_task.py); a dry-run Model B run directory for the CLI tests."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 from toy_task import fresh_toy_model, make_toy_batch, make_toy_model
 
+from advforge.cli import main
 from advforge.models.wrapper import ImageClassifier
 
 
@@ -26,3 +29,13 @@ def toy_model(_toy_model_state) -> ImageClassifier:
 @pytest.fixture
 def toy_batch() -> tuple[torch.Tensor, torch.Tensor]:
     return make_toy_batch(32, seed=7)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A dry-run Model B run directory, trained once per test module; its config.json records
+    the synthetic dataset."""
+    out = tmp_path_factory.mktemp("cli") / "model"
+    assert main(["train-classifier", "--arch", "model_b", "--dry-run", "--quiet",
+                 "--out", str(out)]) == 0
+    return out

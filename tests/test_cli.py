@@ -4,7 +4,6 @@ stderr, exit status 2, and no half-written output."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,14 +12,6 @@ from safetensors.torch import load_file
 
 from advforge.cli import main
 from advforge.generative.substitute import SMALL_IMAGE_CANDIDATES
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("cli") / "model"
-    assert main(["train-classifier", "--arch", "model_b", "--dry-run", "--quiet",
-                 "--out", str(out)]) == 0
-    return out
 
 
 def test_datasets_lists_embedded_default(capsys):

@@ -12,15 +12,6 @@ from cli_helpers import cli_fails
 from advforge.cli import main
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    """A dry-run Model B; its config.json records the synthetic dataset."""
-    out = tmp_path_factory.mktemp("guards") / "model"
-    assert main(["train-classifier", "--arch", "model_b", "--dry-run", "--quiet",
-                 "--out", str(out)]) == 0
-    return out
-
-
 def _bad_paths(tmp: Path) -> dict[str, tuple[str, str]]:
     """flag value and the words its error must contain, per case."""
     blocker = tmp / "blocker.txt"
