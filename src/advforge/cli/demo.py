@@ -3,8 +3,9 @@
 By default the demo evaluates the weights shipped in :mod:`advforge.pretrained` (Model B of
 AI-GAN Table I and an AI-GAN generator trained against it by the package's own recipes): FGSM,
 PGD-20, C&W L2 and AI-GAN with targets = all (every class != the true one, the AI-GAN Table II
-protocol) on the first 500 test images, then prints the summary table and writes
-``<out>/report`` (json, md, self-contained html with Fig. 3/4-style pictures).
+protocol) on the first 500 test images (C&W L2, the slow one, on the first 20), then prints
+the summary table and writes ``<out>/report`` (json, md, self-contained html with Fig. 3/4-style
+pictures).
 
 ``--from-scratch`` first trains Model B, AI-GAN and AdvGAN (target 3) into ``<out>``, each
 stage reusing a finished run and resuming an interrupted one, and evaluates them the same way

@@ -5,7 +5,8 @@ safetensors weights, never unpickled); its ``config.json`` records, under ``repr
 command that trains it again from scratch.
 
 * ``mnist5k_model_b``: Model B (AI-GAN Table I) on the embedded ``mnist5k`` sample.
-* ``mnist5k_model_b_aigan``: an AI-GAN generator (one for every target) against it.
+* ``mnist5k_model_b_aigan``: an AI-GAN generator against it (one conditional generator for
+  every target class).
 """
 
 from __future__ import annotations
