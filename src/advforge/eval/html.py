@@ -207,5 +207,5 @@ def _samples_section(
 
 def _meta_table(meta: dict[str, Any]) -> str:
     rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in meta.items()
-                   if k not in ("warnings", "class_names"))
+                   if k not in tables.UNLISTED_META)
     return f'<table class="meta">{rows}</table>'

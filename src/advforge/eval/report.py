@@ -23,11 +23,7 @@ from advforge.eval.result import AttackResult
 from advforge.utils.checkpoint import atomic_write_json, atomic_write_text
 
 REPORT_FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
-
-
 NOT_RECORDED = "not recorded"
-# Shown at the top of the page (warnings) or elsewhere (class names), not in the run listing.
-_NOT_LISTED = ("warnings", "class_names")
 
 
 def markdown_table(results: Sequence[AttackResult]) -> str:
@@ -105,7 +101,7 @@ def render_markdown(
         "",
         tables.markdown(tables.hyper_table(results)),
     ]
-    listed = [f"- {k}: {v}" for k, v in meta.items() if k not in _NOT_LISTED]
+    listed = [f"- {k}: {v}" for k, v in meta.items() if k not in tables.UNLISTED_META]
     parts += ["", "## Run", "", *listed, ""]
     return "\n".join(parts)
 

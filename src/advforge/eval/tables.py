@@ -15,6 +15,9 @@ from advforge.eval.result import AttackResult
 Table = tuple[list[str], list[list[str]]]
 DASH = "–"
 SMALL_MARK = "†"
+# Meta keys the reports show elsewhere (warnings at the top, class names in the tables), not in
+# the run listing.
+UNLISTED_META = ("warnings", "class_names")
 RATE_LEGEND = (
     f"Success rates read: rate [95% Wilson interval] n = pairs behind the rate; {SMALL_MARK} "
     f"marks a rate resting on fewer than {SMALL_N} inputs, whose interval is too wide to "
