@@ -8,6 +8,7 @@ FAST: dict[str, dict] = {
     "cw_l2": {"steps": 20, "binary_search_steps": 2, "lr": 0.05, "initial_const": 1.0},
     "cw_linf": {"steps": 5, "max_iterations": 15, "lr": 0.05},
     "lbfgs": {"search_steps": 2, "max_iter": 5},
+    "square": {"n_queries": 50},
 }
 
 
