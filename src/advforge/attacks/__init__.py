@@ -25,6 +25,6 @@ def names() -> list[str]:
 
 
 # Importing the modules registers them.
-from advforge.attacks import cw_l2, cw_linf, fgsm, lbfgs, pgd  # noqa: E402,F401
+from advforge.attacks import apgd, apgd_t, cw_l2, cw_linf, fgsm, lbfgs, pgd  # noqa: E402,F401
 
 __all__ = ["ATTACKS", "Attack", "create", "names"]
