@@ -114,7 +114,7 @@ class _AutoPGD(ChunkedAttack):
     def _ascent(self, model: nn.Module, x, y, target, x_k, aim) -> torch.Tensor:
         """Algorithm 1 from ``x_k``: the per-example best point after ``steps`` iterations."""
         lo, hi = (x - self.eps).clamp(min=0.0), (x + self.eps).clamp(max=1.0)
-        marks = set(checkpoints(self.steps)[1:])
+        marks = {w for w in checkpoints(self.steps) if 0 < w < self.steps}  # none at the end
         eta = torch.full_like(y, 2 * self.eps, dtype=x.dtype).view(-1, 1, 1, 1)
         f_k, g_k, ok = self._evaluate(model, x_k, y, target, aim)
         x_prev, x_max, f_max, g_max = x_k, x_k, f_k, g_k  # the algorithm's best (by f)
