@@ -1,9 +1,9 @@
 """Auto-PGD (Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of
-diverse parameter-free attacks", ICML 2020, Algorithm 1), L-inf: the shared step-size schedule
-and ``apgd_ce``, its cross-entropy form.
+diverse parameter-free attacks", ICML 2020, Algorithm 1), L-inf and L2: the shared step-size
+schedule and ``apgd_ce`` / ``apgd_ce_l2``, its cross-entropy form.
 
 Per example, from ``x^0`` with step ``eta = 2 * eps``:
-``z^{k+1} = P(x^k + eta * sgn(grad f(x^k)))`` and
+``z^{k+1} = P(x^k + eta * sgn(grad f(x^k)))`` (L2: ``grad / ||grad||_2``) and
 ``x^{k+1} = P(x^k + alpha (z^{k+1} - x^k) + (1 - alpha)(x^k - x^{k-1}))`` (momentum
 ``alpha = 0.75``; the first step has none). At each checkpoint ``w_j`` the step is halved and
 the run restarts from the best point ``x_max`` if either
@@ -25,7 +25,7 @@ from torch import nn
 from advforge.attacks.chunking import ChunkedAttack, run_in_chunks
 from advforge.attacks.hyper import check_int, check_range
 from advforge.attacks.losses import ce_objective
-from advforge.attacks.norms import random_init
+from advforge.attacks.norms import normalize_grad, project, random_init
 from advforge.attacks.pgd import success
 from advforge.attacks.registry import ATTACKS
 from advforge.utils.validate import check_eps
@@ -69,7 +69,7 @@ class _AutoPGD(ChunkedAttack):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_eps(self.eps, "eps", upper=1.0)
+        check_eps(self.eps, "eps", upper=1.0 if self.norm == "linf" else None)
         check_int(self.steps, "steps")
         check_int(self.restarts, "restarts")
         check_range(self.rho, "rho", 0.0, 1.0)
@@ -87,7 +87,7 @@ class _AutoPGD(ChunkedAttack):
         """``restarts`` runs towards ``aim`` (B,) on the inputs not yet fooled; updates the
         per-example best ``(best, best_ok, best_score)`` in place."""
         for _ in range(self.restarts):
-            start = (x + random_init(x, "linf", self.eps, generator)).clamp_(0.0, 1.0)
+            start = (x + random_init(x, self.norm, self.eps, generator)).clamp_(0.0, 1.0)
             todo = (~best_ok).nonzero().squeeze(1)
             if todo.numel() == 0:
                 return
@@ -104,6 +104,12 @@ class _AutoPGD(ChunkedAttack):
             best_score[todo] = torch.where(better, score, best_score[todo])
             best_ok[todo] = ok
 
+    def _project(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """P: onto the eps-ball around ``x``, then into [0, 1] (clamping only moves closer)."""
+        if self.norm == "linf":
+            return torch.min(torch.max(v, x - self.eps), x + self.eps).clamp_(0.0, 1.0)
+        return (x + project(v - x, "l2", self.eps)).clamp_(0.0, 1.0)
+
     def _evaluate(self, model, x_k, y, target, aim):
         x_k = x_k.detach().requires_grad_(True)
         logits = model(x_k)
@@ -113,7 +119,6 @@ class _AutoPGD(ChunkedAttack):
 
     def _ascent(self, model: nn.Module, x, y, target, x_k, aim) -> torch.Tensor:
         """Algorithm 1 from ``x_k``: the per-example best point after ``steps`` iterations."""
-        lo, hi = (x - self.eps).clamp(min=0.0), (x + self.eps).clamp(max=1.0)
         marks = {w for w in checkpoints(self.steps) if 0 < w < self.steps}  # none at the end
         eta = torch.full_like(y, 2 * self.eps, dtype=x.dtype).view(-1, 1, 1, 1)
         f_k, g_k, ok = self._evaluate(model, x_k, y, target, aim)
@@ -121,15 +126,15 @@ class _AutoPGD(ChunkedAttack):
         out, out_ok, out_f = x_k, ok, f_k  # the returned best: success first, then f
         ups, cut_last, f_max_last, w_last = torch.zeros_like(f_k), torch.zeros_like(ok), f_max, 0
         for k in range(self.steps):
-            z = torch.clamp(x_k + eta * g_k.sign(), lo, hi)
+            z = self._project(x, x_k + eta * normalize_grad(g_k, self.norm))
             if k > 0:
-                z = torch.clamp(x_k + self.alpha * (z - x_k) + (1 - self.alpha) * (x_k - x_prev),
-                                lo, hi)
+                a = self.alpha
+                z = self._project(x, x_k + a * (z - x_k) + (1 - a) * (x_k - x_prev))
             f_new, g_new, ok = self._evaluate(model, z, y, target, aim)
             ups += (f_new > f_k).to(ups.dtype)
             up = f_new > f_max
-            x_max, f_max, g_max = _pick(up, z, x_max), torch.where(up, f_new, f_max), \
-                _pick(up, g_new, g_max)
+            x_max, g_max = _pick(up, z, x_max), _pick(up, g_new, g_max)
+            f_max = torch.where(up, f_new, f_max)
             keep = (ok & ~out_ok) | ((ok == out_ok) & (f_new > out_f))
             out, out_ok, out_f = _pick(keep, z, out), out_ok | ok, torch.where(keep, f_new, out_f)
             x_prev, x_k, f_k, g_k = x_k, z, f_new, g_new
@@ -158,3 +163,15 @@ class APGDCE(_AutoPGD):
         best_score = torch.full(y.shape, float("-inf"), device=x.device, dtype=x.dtype)
         self.search(model, x, y, target, y, generator, best, best_ok, best_score)
         return best
+
+
+@ATTACKS.register("apgd_ce_l2")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class APGDCEL2(APGDCE):
+    """L2 APGD-CE: normalised-gradient steps, projection onto the L2 ball (eps 2.0, as
+    ``pgd_l2``)."""
+
+    name: ClassVar[str] = "apgd_ce_l2"
+    norm: ClassVar[str | None] = "l2"
+
+    eps: float = 2.0

@@ -1,6 +1,7 @@
 """APGD-T (Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of
 diverse parameter-free attacks", ICML 2020, Section 4): Algorithm 1 (apgd.py) ascending the
-targeted DLR loss ``-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)`` (Eq. 7).
+targeted DLR loss ``-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)`` (Eq. 7); L-inf
+(``apgd_t``) and L2 (``apgd_t_l2``).
 
 Untargeted use runs once towards each of the ``n_target_classes`` highest-scoring non-true
 classes of the clean input, each run only on the inputs no earlier run fooled, so every input
@@ -51,7 +52,7 @@ class APGDT(_AutoPGD):
             logits = model(x)
         num_classes = logits.shape[1]
         if num_classes < 4:
-            raise InputError(f"apgd_t needs a model with at least 4 classes (the DLR-T loss "
+            raise InputError(f"{self.name} needs a model with at least 4 classes (the DLR-T loss "
                              f"uses the 3rd and 4th largest logits); this one has {num_classes}")
         best, best_ok = x.clone(), torch.zeros_like(y, dtype=torch.bool)
         best_score = torch.full(y.shape, float("-inf"), device=x.device, dtype=x.dtype)
@@ -63,3 +64,15 @@ class APGDT(_AutoPGD):
         for aim in aims:
             self.search(model, x, y, target, aim, generator, best, best_ok, best_score)
         return best
+
+
+@ATTACKS.register("apgd_t_l2")
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class APGDTL2(APGDT):
+    """L2 APGD-T: normalised-gradient steps, projection onto the L2 ball (eps 2.0, as
+    ``pgd_l2``)."""
+
+    name: ClassVar[str] = "apgd_t_l2"
+    norm: ClassVar[str | None] = "l2"
+
+    eps: float = 2.0
