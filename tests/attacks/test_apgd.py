@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import advforge.attacks as attacks
-from advforge.attacks.apgd import checkpoints
+from advforge.attacks.apgd import checkpoints, halve_step
 from advforge.attacks.losses import dlr, dlr_targeted
 from advforge.errors import InputError
 from advforge.models.wrapper import ImageClassifier
@@ -30,6 +30,17 @@ def _paper_checkpoints(n: int) -> list[int]:
 def test_checkpoints_follow_the_paper_for_100_iterations():
     assert checkpoints(100) == _paper_checkpoints(100) == [0, 22, 41, 57, 70, 80, 87, 93, 99]
     assert checkpoints(37) == sorted(set(_paper_checkpoints(37)))
+
+
+def test_the_step_is_halved_on_either_condition_only():
+    # Four examples over a span of 20 steps (rho 0.75: at least 15 increases are needed):
+    ups = torch.tensor([14.0, 15.0, 15.0, 15.0])  # (1) fails for the first only
+    cut_last = torch.tensor([False, False, True, False])
+    f_max = torch.tensor([2.0, 1.0, 1.0, 2.0])
+    f_max_last = torch.tensor([1.0, 1.0, 1.0, 1.0])  # (2): f_max unchanged for 2nd and 3rd
+    got = halve_step(ups, 20, 0.75, cut_last, f_max, f_max_last)
+    # 3rd: f_max unchanged but the step was just halved, so eta changed: no second halving
+    assert got.tolist() == [True, True, False, False]
 
 
 def test_dlr_losses_against_hand_computed_values():

@@ -42,16 +42,25 @@ def checkpoints(steps: int) -> list[int]:
     return sorted(set(points))
 
 
+def halve_step(ups: torch.Tensor, span: int, rho: float, cut_last: torch.Tensor,
+               f_max: torch.Tensor, f_max_last: torch.Tensor) -> torch.Tensor:
+    """(B,) bool: halve the step at this checkpoint (Section 3.2) if
+    (1) fewer than ``rho * span`` of the ``span`` steps since the last checkpoint increased
+    ``f`` (``ups`` counts them), or (2) the step was not halved at the last checkpoint and
+    ``f_max`` has not grown since then."""
+    return (ups < rho * span) | (~cut_last & (f_max <= f_max_last))
+
+
 def _pick(mask: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
     return torch.where(mask.view(-1, *[1] * (new.dim() - 1)), new, old)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _AutoPGD(ChunkedAttack):
-    """Shared loop of ``apgd_ce`` and ``apgd_t`` (see the module docstring).
+    """Shared loop of the APGD attacks (see the module docstring).
 
     Args:
-        eps: L-inf budget on the [0, 1] scale.
+        eps: radius of the ``norm`` ball on the [0, 1] scale (L-inf 0.3; L2 2.0).
         steps: iterations N (the paper's 100).
         restarts: random starts per run; later ones only on inputs not yet fooled.
         rho: condition (1)'s fraction of increasing steps (0.75).
@@ -138,8 +147,8 @@ class _AutoPGD(ChunkedAttack):
             keep = (ok & ~out_ok) | ((ok == out_ok) & (f_new > out_f))
             out, out_ok, out_f = _pick(keep, z, out), out_ok | ok, torch.where(keep, f_new, out_f)
             x_prev, x_k, f_k, g_k = x_k, z, f_new, g_new
-            if k + 1 in marks:  # conditions (1) and (2); cut: halve eta, restart from x_max
-                cut = (ups < self.rho * (k + 1 - w_last)) | (~cut_last & (f_max <= f_max_last))
+            if k + 1 in marks:  # halve eta and restart from x_max where (1) or (2) holds
+                cut = halve_step(ups, k + 1 - w_last, self.rho, cut_last, f_max, f_max_last)
                 eta = _pick(cut, eta / 2, eta)
                 x_prev, x_k = _pick(cut, x_max, x_prev), _pick(cut, x_max, x_k)
                 f_k, g_k = torch.where(cut, f_max, f_k), _pick(cut, g_max, g_k)
