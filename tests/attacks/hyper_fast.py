@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 FAST: dict[str, dict] = {
+    "apgd_ce": {"steps": 5},
+    "apgd_t": {"steps": 5, "n_target_classes": 2},
+    "apgd_ce_l2": {"eps": 1.5, "steps": 5},
+    "apgd_t_l2": {"eps": 1.5, "steps": 5, "n_target_classes": 2},
     "pgd": {"steps": 3, "step_size": 0.1},
     "pgd_l2": {"eps": 1.5, "steps": 3, "step_size": 0.5},
     "cw_l2": {"steps": 20, "binary_search_steps": 2, "lr": 0.05, "initial_const": 1.0},

@@ -14,7 +14,8 @@ CHUNKED = [n for n in attacks.names() if isinstance(attacks.create(n), ChunkedAt
 
 
 def test_the_per_example_attacks_are_chunked():
-    assert {"fgsm", "fgsm_ll", "pgd", "pgd_l2", "cw_l2", "cw_linf"} <= set(CHUNKED)
+    assert {"fgsm", "fgsm_ll", "pgd", "pgd_l2", "cw_l2", "cw_linf", "apgd_ce", "apgd_t"} <= set(
+        CHUNKED)
 
 
 @pytest.mark.parametrize("targeted", [False, True])

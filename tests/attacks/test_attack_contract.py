@@ -30,7 +30,8 @@ def _run(name, model, x, y, mode, **call):
 
 
 def test_registry_holds_the_optimisation_attacks():
-    assert {"fgsm", "fgsm_ll", "pgd", "pgd_l2", "cw_l2", "cw_linf", "lbfgs"} <= set(NAMES)
+    assert {"fgsm", "fgsm_ll", "pgd", "pgd_l2", "cw_l2", "cw_linf", "lbfgs", "apgd_ce",
+            "apgd_t"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -25,6 +25,15 @@ def names() -> list[str]:
 
 
 # Importing the modules registers them.
-from advforge.attacks import cw_l2, cw_linf, fgsm, lbfgs, pgd, square  # noqa: E402,F401
+from advforge.attacks import (  # noqa: E402,F401
+    apgd,
+    apgd_t,
+    cw_l2,
+    cw_linf,
+    fgsm,
+    lbfgs,
+    pgd,
+    square,
+)
 
 __all__ = ["ATTACKS", "Attack", "create", "names"]

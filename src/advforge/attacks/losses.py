@@ -31,3 +31,25 @@ def margin(
     z_other = logits.masked_fill(one_hot, float("-inf")).amax(dim=1)
     gap = z_cls - z_other if target is None else z_other - z_cls
     return gap.clamp_min(-kappa)
+
+
+def _sorted_logits(logits: torch.Tensor) -> torch.Tensor:
+    return logits.sort(dim=1, descending=True).values  # z_pi1 >= z_pi2 >= ...
+
+
+def dlr(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Difference of Logits Ratio to *maximise* (Croce & Hein 2020, Eq. 6), shift- and
+    scale-invariant in the logits: -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3). Needs K >= 3."""
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    z_other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(dim=1)
+    z = _sorted_logits(logits)
+    return -(z_y - z_other) / (z[:, 0] - z[:, 2] + 1e-12)
+
+
+def dlr_targeted(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Targeted DLR to *maximise* (Croce & Hein 2020, Eq. 7):
+    -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2). Needs K >= 4."""
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    z_t = logits.gather(1, target[:, None]).squeeze(1)
+    z = _sorted_logits(logits)
+    return -(z_y - z_t) / (z[:, 0] - 0.5 * (z[:, 2] + z[:, 3]) + 1e-12)
