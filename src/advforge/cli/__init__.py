@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from advforge.cli import model_commands
-from advforge.cli.configs import AttackConfig, DemoConfig, EvalConfig
+from advforge.cli.configs import AttackConfig, DemoConfig, EvalConfig, RobustnessConfig
 from advforge.cli.options import add_dataclass_flags, build_config
 from advforge.errors import AdvforgeError
 
@@ -21,6 +21,7 @@ _EXAMPLES = """examples:
   advforge train-classifier --arch model_b --dataset mnist5k --out runs/model_b
   advforge attack --attack pgd --model runs/model_b --targets 7 --save adv.safetensors
   advforge evaluate --model runs/model_b --attacks fgsm,pgd,cw_l2 --targets all --out reports/x
+  advforge robustness --model runs/model_b --dataset mnist5k --eps 0.3 --limit 1000
   advforge demo
 """
 
@@ -71,6 +72,10 @@ def _commands(train_config: type) -> dict[str, tuple[type, str, str]]:
         "evaluate": (EvalConfig, "run several attacks and write a report",
                      "Run several attacks under one target protocol and write report.json, "
                      "report.md and report.html into --out."),
+        "robustness": (RobustnessConfig, "robust accuracy under the standard attack cascade",
+                       "Measure robust accuracy at one budget under AutoAttack's standard "
+                       "cascade (APGD-CE, APGD-T, Square), as the worst case per input. Writes "
+                       "report.json and report.md into --out."),
         "demo": (DemoConfig, "the main job on the embedded MNIST sample",
                  "Attack the shipped Model B on the embedded MNIST sample with FGSM, PGD, "
                  "C&W L2 and its shipped AI-GAN generator, and write one report; "
@@ -123,13 +128,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         cfg = model_commands.train_classifier_config(args, extra)
         seed_everything(cfg.seed, deterministic=args.deterministic)
         return commands.cmd_train_classifier(cfg, device, **flags)
-    cls = {"attack": AttackConfig, "evaluate": EvalConfig, "demo": DemoConfig}[args.command]
+    cls = {"attack": AttackConfig, "evaluate": EvalConfig, "demo": DemoConfig,
+           "robustness": RobustnessConfig}[args.command]
     cfg = build_config(cls, args)
     seed_everything(cfg.seed, deterministic=args.deterministic)
     if args.command == "attack":
         return commands.cmd_attack(cfg, device, **flags)
     if args.command == "evaluate":
         return commands.cmd_evaluate(cfg, device, **flags)
+    if args.command == "robustness":
+        from advforge.cli.robustness import cmd_robustness
+
+        return cmd_robustness(cfg, device, **flags)
     from advforge.cli.demo import cmd_demo
 
     return cmd_demo(cfg, device, **flags)

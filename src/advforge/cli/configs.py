@@ -64,7 +64,11 @@ class DataOptions:
     def __post_init__(self) -> None:
         check_counts(limit=self.limit, batch_size=self.batch_size)
         if self.eps is not None:
-            check_eps(self.eps, "--eps", upper=1.0)
+            check_eps(self.eps, "--eps", upper=self._eps_upper())
+
+    def _eps_upper(self) -> float | None:
+        """The largest ``--eps`` accepted: 1, an L-inf budget's ceiling on [0, 1] images."""
+        return 1.0
 
 
 def _targets_field() -> dataclasses.Field:
@@ -108,6 +112,35 @@ class EvalConfig(DataOptions):
         parse_target_rule(self.targets)
         if not self.attacks:
             raise InputError("--attacks is empty")
+
+
+@dataclasses.dataclass(kw_only=True)
+class RobustnessConfig(DataOptions):
+    """Options of ``advforge robustness``: the standard attack cascade at one budget."""
+
+    eps: float | None = field(default=None, metadata=_help(
+        "the budget on the [0, 1] scale (required): L-inf at most 1, e.g. 0.3 or 8/255; "
+        "L2 e.g. 0.5"))
+    norm: str = field(default="linf", metadata=_help("the threat model: linf or l2",
+                                                     choices=["linf", "l2"]))
+    attacks: list[str] | None = field(default=None, metadata=_help(
+        "comma-separated attacks run in order, each optionally with hyperparameters "
+        "(apgd_ce:steps=50); default the standard set: apgd_ce,apgd_t,square for linf, "
+        "apgd_ce_l2,apgd_t_l2 for l2", names=False))
+    out: str = field(default="reports/robustness", metadata=_help("report directory"))
+
+    def __post_init__(self) -> None:
+        if self.norm not in ("linf", "l2"):
+            raise InputError(f"--norm must be linf or l2, got {self.norm!r}")
+        super().__post_init__()
+        if self.eps is None:
+            raise InputError("--eps is required (e.g. --eps 0.3, --eps 8/255, or --norm l2 "
+                             "--eps 0.5)")
+        if self.attacks is not None and not self.attacks:
+            raise InputError("--attacks is empty")
+
+    def _eps_upper(self) -> float | None:
+        return 1.0 if self.norm == "linf" else None
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -21,6 +21,7 @@ from advforge import attacks as registry
 from advforge.errors import AdvforgeError, InputError
 from advforge.eval.evaluate import _hyper_of, _name_of, _open_bar
 from advforge.eval.runner import AttackFn, call_attack, predict
+from advforge.eval.tables import DASH, markdown, pct
 from advforge.utils.validate import check_eps, check_images, check_labels
 
 NORMS = ("linf", "l2")
@@ -87,7 +88,11 @@ def standard_attacks(eps: float, norm: str = "linf", names: Sequence[str] | None
                              f"{', '.join(_bounded(norm))}")
         fields = {f.name for f in dataclasses.fields(cls)}
         chosen = {k: v for k, v in PAPER_DEFAULTS.items() if k in fields}
-        chosen.update((hyper or {}).get(name, {}))
+        override = dict((hyper or {}).get(name, {}))
+        if "eps" in override:
+            raise InputError(f"{name}: the cascade's budget is set once, by eps; drop eps= "
+                             "from the attack's hyperparameters")
+        chosen.update(override)
         built.append(registry.create(name, **chosen, eps=eps))
     return built
 
@@ -168,9 +173,9 @@ def _resolve_attacks(attacks: Sequence[str | AttackFn] | None, eps: float,
                      norm: str) -> tuple[list[Any], list[str]]:
     """Built attacks, and notes for the report (the L2 set has no Square attack)."""
     notes = []
-    if attacks is None and norm == "l2":
-        notes.append("No L2 Square attack is available: the L2 cascade runs APGD-CE and "
-                     "APGD-T only, with no gradient-free attack.")
+    if norm == "l2" and "square_l2" not in registry.ATTACKS:
+        notes.append("No L2 Square attack is available, so this L2 cascade has no "
+                     "gradient-free attack; the standard L2 set is APGD-CE and APGD-T.")
     if attacks is None:
         return standard_attacks(eps, norm), notes
     if isinstance(attacks, str) or not attacks:
@@ -215,3 +220,27 @@ def check_in_ball(x: torch.Tensor, x_adv: torch.Tensor, eps: float, norm: str,
     if worst > eps * (1 + _SLACK) + 1e-7:
         raise AdvforgeError(f"{name} returned a point at {norm} distance {worst:.6g} > eps "
                             f"{eps:g}: an attack bug; its result is not counted")
+
+
+def cascade_table(result: RobustnessResult) -> str:
+    """Markdown: clean accuracy, then each attack's inputs attacked, inputs it newly fooled
+    and robust accuracy after it, then the worst case over the cascade."""
+    rows = [["clean", DASH, DASH, pct(result.clean_accuracy), DASH]]
+    rows += [[s.attack, str(s.n_attacked), str(s.added), pct(s.robust_accuracy),
+              f"{s.seconds:.2f}"] for s in result.attacks]
+    total = sum(s.seconds for s in result.attacks)
+    rows.append(["worst case", DASH, str(sum(s.added for s in result.attacks)),
+                 pct(result.robust_accuracy), f"{total:.2f}"])
+    return markdown((["step", "attacked", "added", "robust accuracy", "seconds"], rows))
+
+
+def render_markdown(result: RobustnessResult, meta: Mapping[str, Any]) -> str:
+    """``report.md``: the budget, the cascade table and the notes."""
+    lines = [f"# Robustness of {meta.get('model', 'the model')}", "",
+             f"{result.norm} eps {result.eps:g} on {result.n} inputs of "
+             f"{meta.get('dataset', 'the dataset')} (seed {meta.get('seed')}). An input is "
+             "robust only if it is classified correctly and no attack below fools it; each "
+             "attack runs on the inputs still robust, from the clean images.", "",
+             cascade_table(result), ""]
+    lines += [f"- {note}" for note in [*result.notes, *meta.get("warnings", [])]]
+    return "\n".join(lines).rstrip() + "\n"
