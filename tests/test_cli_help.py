@@ -71,7 +71,7 @@ def test_help_is_plain_text(argv, capsys):
     (["evaluate"], "--attacks", attacks.names()),
     (["train-classifier"], "--arch", models.names()),
     *[(cmd, "--dataset", data.names())
-      for cmd in (["attack"], ["evaluate"], ["train-classifier"], ["demo"],
+      for cmd in (["attack"], ["evaluate"], ["robustness"], ["train-classifier"], ["demo"],
                   ["train-attacker", "aigan"], ["train-attacker", "advgan"])],
 ], ids=lambda v: " ".join(v) if isinstance(v, list) and len(v) < 3 else None)
 def test_help_lists_the_valid_names(argv, flag, names, capsys):

@@ -2,16 +2,19 @@
 
 ``evaluate(attack, model, x, y, targets=None | int | tensor | "all")`` returns an
 :class:`AttackResult`; ``write_report`` turns a list of them into ``report.json``,
-``report.md`` and a self-contained ``report.html``.
+``report.md`` and a self-contained ``report.html``. ``robust_cascade`` measures robust
+accuracy under AutoAttack's standard cascade, as the per-example worst case.
 """
 
 from advforge.eval.evaluate import evaluate, expand_pairs, predict, sample_grid
 from advforge.eval.metrics import confusion_matrix, lp_distances, summarize
 from advforge.eval.report import build_meta, markdown_table, render_markdown, write_report
 from advforge.eval.result import AttackResult
+from advforge.eval.robustness import RobustnessResult, robust_cascade, standard_attacks
 
 __all__ = [
     "AttackResult",
+    "RobustnessResult",
     "build_meta",
     "confusion_matrix",
     "evaluate",
@@ -20,7 +23,9 @@ __all__ = [
     "markdown_table",
     "predict",
     "render_markdown",
+    "robust_cascade",
     "sample_grid",
+    "standard_attacks",
     "summarize",
     "write_report",
 ]
