@@ -51,6 +51,13 @@ def halve_step(ups: torch.Tensor, span: int, rho: float, cut_last: torch.Tensor,
     return (ups < rho * span) | (~cut_last & (f_max <= f_max_last))
 
 
+def best_so_far(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The per-example record ``search`` updates: best point (the clean x to start), whether
+    it fools the model, and its objective (-inf, so any visited point replaces it)."""
+    best_score = torch.full(y.shape, float("-inf"), device=x.device, dtype=x.dtype)
+    return x.clone(), torch.zeros_like(y, dtype=torch.bool), best_score
+
+
 def _pick(mask: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
     return torch.where(mask.view(-1, *[1] * (new.dim() - 1)), new, old)
 
@@ -168,8 +175,7 @@ class APGDCE(_AutoPGD):
         return ce_objective(logits, y, target)
 
     def perturb(self, model, x, y, *, target, generator):
-        best, best_ok = x.clone(), torch.zeros_like(y, dtype=torch.bool)
-        best_score = torch.full(y.shape, float("-inf"), device=x.device, dtype=x.dtype)
+        best, best_ok, best_score = best_so_far(x, y)
         self.search(model, x, y, target, y, generator, best, best_ok, best_score)
         return best
 

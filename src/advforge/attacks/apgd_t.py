@@ -17,7 +17,7 @@ from typing import ClassVar
 
 import torch
 
-from advforge.attacks.apgd import _AutoPGD
+from advforge.attacks.apgd import _AutoPGD, best_so_far
 from advforge.attacks.hyper import check_int
 from advforge.attacks.losses import dlr, dlr_targeted
 from advforge.attacks.registry import ATTACKS
@@ -54,8 +54,7 @@ class APGDT(_AutoPGD):
         if num_classes < 4:
             raise InputError(f"{self.name} needs a model with at least 4 classes (the DLR-T loss "
                              f"uses the 3rd and 4th largest logits); this one has {num_classes}")
-        best, best_ok = x.clone(), torch.zeros_like(y, dtype=torch.bool)
-        best_score = torch.full(y.shape, float("-inf"), device=x.device, dtype=x.dtype)
+        best, best_ok, best_score = best_so_far(x, y)
         if target is not None:
             aims = [target]
         else:  # non-true classes by clean logit, highest first
