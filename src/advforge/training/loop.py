@@ -1,10 +1,14 @@
-"""The classifier training loop: ``train_step()`` + ``evaluate()`` + a short ``fit()``.
+"""The classifier training loop: ``evaluate()`` + a short ``fit()`` over an ``Objective``.
 
 ``fit`` runs in one process or under ``torchrun`` (DistributedDataParallel, one shard of the
 training set per rank, rank 0 writes). After every epoch it atomically saves a resumable state;
 ``resume=True`` continues from it and reaches the same weights as an uninterrupted run because
-every epoch's randomness (batch order, augmentation, dropout) is seeded from (seed, epoch, rank)
-alone, not from whatever happened in earlier epochs of this process.
+every epoch's randomness (batch order, augmentation, dropout, attack starts) is seeded from
+(seed, epoch, rank) alone, not from whatever happened in earlier epochs of this process.
+
+What a mini-batch does is the ``objective``'s (:mod:`advforge.training.objective`): plain
+cross-entropy by default; adversarial training and adversarial networks
+(:mod:`advforge.defenses`) plug in there and share everything else.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -24,6 +27,7 @@ from advforge.data.augment import build_augment
 from advforge.errors import CheckpointError, InputError
 from advforge.models import ImageClassifier, create, save_model
 from advforge.training.config import TrainConfig
+from advforge.training.objective import Objective, StepContext
 from advforge.training.state import (
     STATE_FILE,
     apply_train_state,
@@ -47,29 +51,6 @@ logger = logging.getLogger(__name__)
 # A resumed run must match the saved one in everything that shapes the weights' trajectory.
 RESUME_MUST_MATCH = ("arch", "arch_kwargs", "dataset", "seed", "optimizer", "batch_size",
                      "momentum", "weight_decay", "limit_train")
-
-
-def train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimiser step of cross-entropy on a batch.
-
-    Args:
-        model: classifier in training mode (possibly DDP-wrapped).
-        optimizer: its optimiser.
-        x: (B, C, H, W) images in [0, 1] on the model's device.
-        y: (B,) labels.
-
-    Returns:
-        ``(loss_sum, correct)``: detached 0-dim tensors, the summed loss over the batch and the
-        number of correct predictions (sums, so epoch means weight every image equally).
-    """
-    logits = model(x)  # (B, K)
-    loss = F.cross_entropy(logits, y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach() * y.numel(), (logits.detach().argmax(1) == y).sum()
 
 
 @torch.no_grad()
@@ -101,6 +82,7 @@ def fit(
     device: torch.device | str = "cpu",
     progress: bool = False,
     log: Callable[[dict[str, Any]], None] | None = None,
+    objective: Objective | None = None,
 ) -> dict[str, Any]:
     """Train ``config.arch`` on ``splits`` and save the classifier to ``config.out``.
 
@@ -112,6 +94,8 @@ def fit(
         device: where to train; under torchrun a CUDA device becomes ``cuda:LOCAL_RANK``.
         progress: show a tqdm bar per epoch (rank 0 only).
         log: called on rank 0 after each epoch with that epoch's metrics.
+        objective: what each mini-batch does (default: cross-entropy on the clean batch).
+            Its settings are recorded in the checkpoint; a resumed run must use the same.
 
     Returns:
         The final metrics (``test_accuracy``, ``train_accuracy``, ``train_loss``,
@@ -119,18 +103,20 @@ def fit(
     """
     info = init_distributed(device)
     try:
-        return _fit(config, splits, info, progress, log)
+        return _fit(config, splits, info, progress, log, objective or Objective())
     finally:
         cleanup_distributed(info)
 
 
-def _fit(config: TrainConfig, splits: Any, info: DistInfo, progress: bool, log) -> dict:
+def _fit(config: TrainConfig, splits: Any, info: DistInfo, progress: bool, log,
+         objective: Objective) -> dict:
     data = _prepare_data(config, splits, info.device)
     out = Path(config.out)
     model, optimizer = _build(config, splits, data, info.device)
+    objective.setup(model, info)
     start, history, seconds = 0, [], {"train": 0.0, "total": 0.0}
     if config.resume:
-        start, history, seconds = _resume(out / STATE_FILE, config, model, optimizer)
+        start, history, seconds = _resume(out / STATE_FILE, config, model, optimizer, objective)
     elif info.is_main and (out / STATE_FILE).exists():
         logger.warning("overwriting the training state in %s (pass resume to continue it)", out)
     ddp = _wrap_ddp(model, info)
@@ -142,7 +128,8 @@ def _fit(config: TrainConfig, splits: Any, info: DistInfo, progress: bool, log) 
         for group in optimizer.param_groups:
             group["lr"] = config.lr_at(epoch)
         t0 = time.perf_counter()
-        loss, train_acc = _train_epoch(ddp, optimizer, data, config, epoch, info, augment, progress)
+        loss, train_acc = _train_epoch(ddp, model, optimizer, objective, data, config, epoch,
+                                       info, augment, progress)
         t1 = time.perf_counter()
         test_acc = _evaluate_sharded(model, data["x_test"], data["y_test"], config, info)
         seconds["train"] += t1 - t0
@@ -153,15 +140,17 @@ def _fit(config: TrainConfig, splits: Any, info: DistInfo, progress: bool, log) 
         history.append(row)
         if info.is_main:
             meta = {"epoch": epoch + 1, "history": history, "seconds": seconds,
-                    "config": config.to_dict(), "world_size": info.world_size}
-            save_train_state(out / STATE_FILE, model, optimizer, meta)
+                    "config": config.to_dict(), "world_size": info.world_size,
+                    "objective": objective.to_dict(), "objective_state": objective.state_doc()}
+            save_train_state(out / STATE_FILE, model, optimizer, meta,
+                             extra=objective.state_tensors())
             logger.info("epoch %d/%d %s", epoch + 1, config.epochs, row)
             if log is not None:
                 log(row)
-    return _finish(config, model, history, seconds, info, data)
+    return _finish(config, model, history, seconds, info, data, objective)
 
 
-def _finish(config, model, history, seconds, info, data) -> dict[str, Any]:
+def _finish(config, model, history, seconds, info, data, objective) -> dict[str, Any]:
     last = history[-1] if history else {}
     test_acc = last.get("test_accuracy")
     if test_acc is None:  # resumed a run that had already finished every epoch
@@ -180,6 +169,8 @@ def _finish(config, model, history, seconds, info, data) -> dict[str, Any]:
     }
     if info.is_main:
         extra = {"train_config": config.to_dict(), "history": history}
+        if type(objective) is not Objective:
+            extra["defense"] = objective.to_dict()
         save_model(model, config.out, arch=config.arch, arch_kwargs=config.arch_kwargs,
                    dataset=config.dataset, seed=config.seed, metrics=metrics, extra=extra)
     barrier(info)  # files exist on return on every rank
@@ -222,7 +213,7 @@ def _build(config, splits, data, device) -> tuple[ImageClassifier, torch.optim.O
     return model, opt
 
 
-def _resume(path: Path, config, model, optimizer) -> tuple[int, list, dict]:
+def _resume(path: Path, config, model, optimizer, objective) -> tuple[int, list, dict]:
     tensors, doc = read_train_state(path)
     saved = doc.get("config", {})
     for key in RESUME_MUST_MATCH:
@@ -230,7 +221,13 @@ def _resume(path: Path, config, model, optimizer) -> tuple[int, list, dict]:
         if key in saved and saved[key] != now:
             raise CheckpointError(
                 f"cannot resume {path}: it was trained with {key}={saved[key]!r}, not {now!r}")
+    saved_objective = doc.get("objective", Objective().to_dict())
+    if saved_objective != objective.to_dict():
+        raise CheckpointError(f"cannot resume {path}: it was trained with objective "
+                              f"{saved_objective}, not {objective.to_dict()}")
     apply_train_state(tensors, doc, model, optimizer, path)
+    objective.load_state({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")},
+                         doc.get("objective_state", {}))
     logger.info("resuming %s after epoch %d", path, doc["epoch"])
     seconds = doc.get("seconds", {"train": 0.0, "total": 0.0})
     return int(doc["epoch"]), list(doc.get("history", [])), dict(seconds)
@@ -254,7 +251,8 @@ def _seed(*parts: int) -> int:
     return h
 
 
-def _train_epoch(model, optimizer, data, config, epoch, info, augment, progress):
+def _train_epoch(model, module, optimizer, objective, data, config, epoch, info, augment,
+                 progress):
     """One pass over this rank's shard; returns (mean loss, accuracy) over all ranks."""
     x, y = data["x_train"], data["y_train"]
     dev = x.device
@@ -265,15 +263,18 @@ def _train_epoch(model, optimizer, data, config, epoch, info, augment, progress)
     idx = shard_indices(order, info).to(dev)
     gen = torch.Generator(device=dev).manual_seed(_seed(config.seed, epoch, info.rank, 1))
     torch.manual_seed(_seed(config.seed, epoch, info.rank, 2))  # dropout
+    attack_gen = torch.Generator(device=dev).manual_seed(_seed(config.seed, epoch, info.rank, 3))
     bs = max(1, config.batch_size // info.world_size)  # per-rank share of the global batch
+    ctx = StepContext(model=model, module=module, optimizer=optimizer, epoch=epoch, batch=0,
+                      batches=-(-idx.numel() // bs), generator=attack_gen, info=info)
     totals = torch.zeros(2, dtype=torch.float64, device=dev)  # (loss sum, correct)
     bar = tqdm(total=idx.numel(), disable=not (progress and info.is_main), leave=False,
                desc=f"epoch {epoch + 1}/{config.epochs}", unit="img")
     with model_mode(model, "train"):
-        for i in range(0, idx.numel(), bs):
+        for ctx.batch, i in enumerate(range(0, idx.numel(), bs)):
             b = idx[i : i + bs]
             xb = x[b] if augment is None else augment(x[b], gen)  # (B, C, H, W)
-            loss_sum, correct = train_step(model, optimizer, xb, y[b])
+            loss_sum, correct = objective.step(ctx, xb, y[b])
             totals += torch.stack([loss_sum.double(), correct.double()])
             bar.update(b.numel())
     bar.close()

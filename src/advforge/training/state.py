@@ -5,7 +5,8 @@ entries; everything else (epoch, history, config, optimizer hyperparameters and 
 Python/NumPy RNG states) is a JSON document stored in the file's metadata. One file written
 atomically means the weights and the epoch counter can never disagree after a crash.
 
-Key layout: ``model.<state key>``, ``optim.<param id>.<name>``, ``rng.torch``, ``rng.cuda.<i>``.
+Key layout: ``model.<state key>``, ``optim.<param id>.<name>``, ``rng.torch``, ``rng.cuda.<i>``,
+and ``extra.<key>`` for a training objective's own tensors.
 """
 
 from __future__ import annotations
@@ -27,8 +28,49 @@ STATE_FILE = "train_state.safetensors"
 FORMAT = "advforge-train-state-v1"
 
 
+def optimizer_to_tensors(
+    optimizer: torch.optim.Optimizer, prefix: str = "optim."
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimiser's state as safetensors entries ``<prefix><param id>.<name>`` and a JSON
+    document (param groups and non-tensor per-parameter state)."""
+    opt = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for pid, entries in opt["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}{pid}.{name}"] = value
+            else:
+                scalars.setdefault(str(pid), {})[name] = value
+    return tensors, {"param_groups": opt["param_groups"], "scalars": scalars}
+
+
+def optimizer_from_tensors(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], doc: dict[str, Any],
+    prefix: str = "optim.", path: str | os.PathLike = "<state>",
+) -> None:
+    """Load what :func:`optimizer_to_tensors` returned into ``optimizer``.
+
+    Raises:
+        CheckpointError: the state does not match the optimiser.
+    """
+    opt_state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix):
+            pid, name = key[len(prefix):].split(".", 1)
+            opt_state.setdefault(int(pid), {})[name] = value
+    try:
+        for pid, entries in doc["scalars"].items():
+            opt_state.setdefault(int(pid), {}).update(entries)
+        optimizer.load_state_dict({"state": opt_state, "param_groups": doc["param_groups"]})
+    except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(
+            f"state {path} does not match the optimizer: {first_line(exc)}") from None
+
+
 def save_train_state(
-    path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict
+    path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer, meta: dict,
+    extra: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Atomically write model, optimizer and RNG states plus ``meta`` (JSON-serialisable).
 
@@ -37,23 +79,20 @@ def save_train_state(
         model: the (unwrapped) model.
         optimizer: its optimizer.
         meta: e.g. ``{"epoch": 3, "history": [...], "config": {...}}``.
+        extra: more tensors (e.g. a training objective's own state), saved as
+            ``extra.<key>`` and returned by :func:`read_train_state` under the same keys.
     """
     tensors = {f"model.{k}": v for k, v in clean_state_dict(model.state_dict()).items()}
-    opt = optimizer.state_dict()
-    scalars: dict[str, dict[str, Any]] = {}
-    for pid, entries in opt["state"].items():
-        for name, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"optim.{pid}.{name}"] = value
-            else:
-                scalars.setdefault(str(pid), {})[name] = value
+    opt_tensors, opt_doc = optimizer_to_tensors(optimizer)
+    tensors.update(opt_tensors)
+    tensors.update({f"extra.{k}": v.detach().contiguous() for k, v in (extra or {}).items()})
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
     np_state = np.random.get_state()
     doc = dict(meta)
-    doc["optimizer"] = {"param_groups": opt["param_groups"], "scalars": scalars}
+    doc["optimizer"] = opt_doc
     doc["rng"] = {
         "python": _to_json(random.getstate()),
         "numpy": [np_state[0], np_state[1].tolist(), *map(_py, np_state[2:])],
@@ -93,19 +132,7 @@ def apply_train_state(
         model.load_state_dict(model_state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"state {path} does not match the model: {first_line(exc)}") from None
-    opt_state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            pid, name = key[6:].split(".", 1)
-            opt_state.setdefault(int(pid), {})[name] = value
-    for pid, entries in doc["optimizer"]["scalars"].items():
-        opt_state.setdefault(int(pid), {}).update(entries)
-    try:
-        groups = doc["optimizer"]["param_groups"]
-        optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"state {path} does not match the optimizer: {first_line(exc)}") from None
+    optimizer_from_tensors(optimizer, tensors, doc["optimizer"], "optim.", path)
     torch.set_rng_state(tensors["rng.torch"])
     cuda = [tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count())
             if f"rng.cuda.{i}" in tensors]
