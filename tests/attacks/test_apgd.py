@@ -144,3 +144,15 @@ def test_restarts_never_lose_a_success(toy_model, toy_batch):
     many = attacks.create("apgd_ce", eps=0.13, steps=10, restarts=3)(
         toy_model, x, y, generator=torch.Generator().manual_seed(0))
     assert (_fooled(toy_model, many, y) >= _fooled(toy_model, one, y)).all()
+
+
+@pytest.mark.parametrize("name", ["apgd_ce", "apgd_t"])
+def test_inputs_already_misclassified_are_returned_untouched(toy_model, toy_batch, name):
+    """As in AutoAttack, only inputs the model still classifies right are attacked."""
+    x, y = toy_batch
+    wrong = (y + 1) % 4  # every clean prediction is now "misclassified"
+    calls = []
+    toy_model.register_forward_pre_hook(lambda m, inp: calls.append(inp[0].shape[0]))
+    x_adv = attacks.create(name, eps=0.3, steps=5)(toy_model, x, wrong)
+    assert torch.equal(x_adv, x)
+    assert calls == [x.shape[0]]  # the one clean forward pass, no search

@@ -51,11 +51,14 @@ def halve_step(ups: torch.Tensor, span: int, rho: float, cut_last: torch.Tensor,
     return (ups < rho * span) | (~cut_last & (f_max <= f_max_last))
 
 
-def best_so_far(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def best_so_far(x: torch.Tensor, y: torch.Tensor, clean_logits: torch.Tensor,
+                target: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
     """The per-example record ``search`` updates: best point (the clean x to start), whether
-    it fools the model, and its objective (-inf, so any visited point replaces it)."""
+    it fools the model, and its objective (-inf, so any visited point replaces it). An input
+    the clean ``x`` already fools (misclassified, or already the target) is done: ``search``
+    skips it and returns ``x``, as AutoAttack attacks only the inputs still classified right."""
     best_score = torch.full(y.shape, float("-inf"), device=x.device, dtype=x.dtype)
-    return x.clone(), torch.zeros_like(y, dtype=torch.bool), best_score
+    return x.clone(), success(clean_logits, y, target), best_score
 
 
 def _pick(mask: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
@@ -175,7 +178,9 @@ class APGDCE(_AutoPGD):
         return ce_objective(logits, y, target)
 
     def perturb(self, model, x, y, *, target, generator):
-        best, best_ok, best_score = best_so_far(x, y)
+        with torch.no_grad():
+            clean_logits = model(x)
+        best, best_ok, best_score = best_so_far(x, y, clean_logits, target)
         self.search(model, x, y, target, y, generator, best, best_ok, best_score)
         return best
 

@@ -54,7 +54,7 @@ class APGDT(_AutoPGD):
         if num_classes < 4:
             raise InputError(f"{self.name} needs a model with at least 4 classes (the DLR-T loss "
                              f"uses the 3rd and 4th largest logits); this one has {num_classes}")
-        best, best_ok, best_score = best_so_far(x, y)
+        best, best_ok, best_score = best_so_far(x, y, logits, target)
         if target is not None:
             aims = [target]
         else:  # non-true classes by clean logit, highest first
