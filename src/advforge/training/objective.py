@@ -99,7 +99,8 @@ class Objective:
 
         Returns:
             ``(loss_sum, correct)``: detached 0-dim tensors, the summed training loss over the
-            batch and the number of clean images the model classified correctly in the step.
+            batch and the number of its images the model classified correctly in the step
+            (the clean ones; the adversarial ones for a purely adversarial objective).
         """
         return train_step(ctx.model, ctx.optimizer, x, y)
 
