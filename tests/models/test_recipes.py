@@ -60,6 +60,17 @@ def test_every_recipe_builds_a_valid_config(recipe: Recipe):
         assert all(getattr(cfg, k) == (tuple(v) if isinstance(v, tuple) else v)
                    for k, v in recipe.settings.items())
         return
+    if recipe.kind == "defense":
+        from advforge.defenses import settings_class
+
+        train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        cls = settings_class(recipe.name)
+        own = {f.name for f in dataclasses.fields(cls)}
+        assert set(recipe.settings) <= train_fields | own, "a setting no config takes"
+        TrainConfig(dataset=recipe.dataset,
+                    **{k: v for k, v in recipe.settings.items() if k in train_fields})
+        cls(**{k: v for k, v in recipe.settings.items() if k in own})
+        return
     cls = {"aigan": AIGANConfig, "advgan": AdvGANConfig}[recipe.name]
     run_fields = {f.name for f in dataclasses.fields(AttackerRunOptions)}
     gan_fields = set(flat_names(cls))

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     from advforge.cli.train_attacker import add_parser as add_train_attacker
 
     add_train_attacker(sub, _add_common)
+    from advforge.cli.defend import add_parser as add_defend
+
+    add_defend(sub, _add_common)
     model_commands.add_parsers(sub)
     return parser
 
@@ -123,6 +126,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from advforge.cli.train_attacker import cmd_train_attacker
 
         return cmd_train_attacker(args, device, deterministic=args.deterministic, **flags)
+    if args.command == "defend":
+        from advforge.cli.defend import cmd_defend
+
+        return cmd_defend(args, device, **flags)
     if args.command == "train-classifier":
         extra = _dry_run_train_overrides(args) if args.dry_run else None
         cfg = model_commands.train_classifier_config(args, extra)

@@ -46,6 +46,12 @@ class DefenseSettings:
             return self
         return dataclasses.replace(self, eps=float(splits.default_eps))
 
+    def prepare(self, train: TrainConfig, splits: Any, *, device: Any = "cpu",
+                progress: bool = False) -> DefenseSettings:
+        """Do what must happen before training (e.g. train static source models) and return
+        the settings to train with; nothing by default."""
+        return self
+
     def objective(self, splits: Any, train: TrainConfig) -> Objective:
         """The training step this defense runs (``self`` must be :meth:`resolved`)."""
         raise NotImplementedError
@@ -89,6 +95,7 @@ def defend(
     """
     if not isinstance(settings, DefenseSettings):
         raise InputError(f"settings must be a defense's settings, got {type(settings).__name__}")
-    settings = settings.resolved(splits)
+    settings = settings.resolved(splits).prepare(train, splits, device=device,
+                                                 progress=progress)
     objective = settings.objective(splits, train)
     return fit(train, splits, device=device, progress=progress, log=log, objective=objective)

@@ -24,7 +24,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-KINDS = ("classifier", "attacker")
+KINDS = ("classifier", "attacker", "defense")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,11 +49,12 @@ class Recipe:
     """Default settings for one (kind, name, dataset).
 
     Attributes:
-        kind: ``"classifier"`` (name = architecture) or ``"attacker"`` (name = aigan/advgan).
+        kind: ``"classifier"`` (name = architecture), ``"attacker"`` (name = aigan/advgan)
+            or ``"defense"`` (name = a defense of ``advforge defend``).
         name: architecture or attacker name.
         dataset: dataset name.
-        settings: config field name -> value (fields of ``TrainConfig``, or of the attacker's
-            config and ``AttackerRunOptions``).
+        settings: config field name -> value (fields of ``TrainConfig``, of the attacker's
+            config and ``AttackerRunOptions``, or of ``TrainConfig`` and a defense's settings).
         command: the command line that reproduces the recipe.
         measured: the figure it reached and its JSON, or None when not measured here.
         origin: where the settings come from.
@@ -207,3 +208,37 @@ register(Recipe(
              _RESULTS + "aigan_tables_mnist5k-b_retrained_cw20.json",
              "results.mnist5k-b.advgan.success"),
     "the AI-GAN tables' AdvGAN baseline: 5 epochs per target, every target"))
+
+# ---------------------------------------------------------------- defenses
+# ``advforge defend NAME``: these settings apply over the classifier recipe of the chosen
+# architecture. mnist5k has 4,000 training images, so the schedules are longer in epochs than
+# the papers' (which count iterations over 60,000 images).
+
+_MNIST5K_AT = {"epochs": 40, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,
+               "lr_milestones": (30,), "lr_gamma": 0.1, "augment": "shift"}
+register(Recipe(
+    "defense", "pgd-at", "mnist5k", {**_MNIST5K_AT, "eps_ramp_epochs": 5},
+    "advforge defend pgd-at --arch model_b --dataset mnist5k --out runs/pgd-at_model_b",
+    None,
+    "Madry et al.'s objective with Wang & Yu's PGD-10 (step eps/4, random start) at eps 0.3; "
+    "Adam with the budget ramped in over 5 epochs, 40 epochs of 4,000 images"))
+register(Recipe(
+    "defense", "fgsm-at", "mnist5k", dict(_MNIST5K_AT),
+    "advforge defend fgsm-at --arch model_b --dataset mnist5k --out runs/fgsm-at_model_b",
+    None, "Goodfellow et al.'s Eq. 6 (alpha 0.5) on Model B's training schedule"))
+register(Recipe(
+    "defense", "ensemble-at", "mnist5k", dict(_MNIST5K_AT),
+    "advforge defend ensemble-at --arch model_b --dataset mnist5k --out runs/ensemble-at_model_b",
+    None, "Tramer et al. (alpha 0.5, sources drawn per batch) with Wang & Yu's FGS / PGD / "
+    "least-likely attacks, on Model B's training schedule"))
+_FASHION_AT = {"epochs": 15, "batch_size": 128, "optimizer": "adam", "lr": 1e-3,
+               "lr_milestones": (10,), "lr_gamma": 0.1, "augment": "none"}
+register(Recipe(
+    "defense", "pgd-at", "fashion-mnist", {**_FASHION_AT, "eps_ramp_epochs": 2},
+    "advforge defend pgd-at --arch model_b --dataset fashion-mnist --eps 0.1",
+    None, "Madry et al. with PGD-10 of eps/4 on Fashion-MNIST's classifier schedule"))
+for _name in ("fgsm-at", "ensemble-at"):
+    register(Recipe(
+        "defense", _name, "fashion-mnist", dict(_FASHION_AT),
+        f"advforge defend {_name} --arch model_b --dataset fashion-mnist --eps 0.1",
+        None, "Fashion-MNIST's classifier schedule"))
