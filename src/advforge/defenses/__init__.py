@@ -6,7 +6,7 @@ ordinary classifier run directory. Registered: ``fgsm-at`` (Goodfellow et al. 20
 adversarial networks of Wang & Yu).
 """
 
-from advforge.defenses import adversarial, ensemble  # noqa: F401  (registers the defenses)
+from advforge.defenses import adversarial, advnet, ensemble  # noqa: F401  (registers the defenses)
 from advforge.defenses.base import DEFENSES, DefenseSettings, defend, names, settings_class
 
 __all__ = ["DEFENSES", "DefenseSettings", "defend", "names", "settings_class"]
