@@ -13,7 +13,7 @@ from advforge.cli.options import UNSET
 from advforge.models import load_model
 
 
-@pytest.mark.parametrize("name", ["fgsm-at", "pgd-at", "ensemble-at"])
+@pytest.mark.parametrize("name", ["fgsm-at", "pgd-at", "ensemble-at", "adv-net"])
 def test_defend_dry_run_writes_a_loadable_classifier_run(tmp_path, capsys, name):
     out = tmp_path / name
     assert main(["defend", name, "--dry-run", "--quiet", "--out", str(out)]) == 0
