@@ -24,7 +24,7 @@ each attack run alone from the clean images.
 * ``converged_pgd_near_cascade``: converged PGD (``pgd_steps`` steps, ``pgd_restarts`` random
   starts) at most ``masking_gap`` (2 points) above the cascade's worst case; a larger gap means
   plain gradient steps are misled where APGD's adaptive steps or Square are not.
-* ``pgd10`` (information only): the adversarial-training papers' short PGD (10 steps of eps/4,
+* ``short_pgd`` (information only): the adversarial-training papers' short PGD (10 steps of eps/4,
   random start). It is weaker by design, so it is reported beside the audit, not audited.
 """
 
@@ -121,6 +121,11 @@ class _Runner:
                                random_start=True, restarts=1)
 
 
+def _points(fraction: float) -> str:
+    value = 100 * fraction
+    return f"{value:g} point" + ("" if value == 1 else "s")
+
+
 def _acc(mask: torch.Tensor) -> float:
     return float(mask.float().mean())
 
@@ -166,7 +171,7 @@ def masking_audit(
         progress: a tqdm-like factory, one bar per attack run.
 
     Returns:
-        The checks in the order of the module docstring, then the information-only PGD-10.
+        The checks in the order of the module docstring, then the information-only short PGD.
     """
     cfg = config or AuditConfig()
     if cascade_result is None:
@@ -218,13 +223,12 @@ def _convergence(run: _Runner, runs: list[torch.Tensor],
             name="steps_converged", passed=abs(short - full) < tol,
             figures={"steps": [half_steps, cfg.pgd_steps], "robust_accuracy": [short, full]},
             detail=f"PGD {half_steps} -> {cfg.pgd_steps} steps: {pct(short)} -> {pct(full)} "
-                   f"(change must stay below {100 * tol:g} points)"),
+                   f"(change must stay below {_points(tol)})"),
         AuditCheck(
             name="restarts_converged", passed=abs(fewer - more) < tol,
             figures={"restarts": [half_r, cfg.pgd_restarts], "robust_accuracy": [fewer, more]},
             detail=f"PGD-{cfg.pgd_steps} {half_r} -> {cfg.pgd_restarts} restarts: "
-                   f"{pct(fewer)} -> {pct(more)} (change must stay below {100 * tol:g} "
-                   "points)"),
+                   f"{pct(fewer)} -> {pct(more)} (change must stay below {_points(tol)})"),
     ]
 
 
@@ -242,7 +246,7 @@ def _large_eps(run: _Runner, cfg: AuditConfig) -> AuditCheck:
         name="large_eps_accuracy", passed=acc <= limit,
         figures={"eps": big, "robust_accuracy": acc, "threshold": limit},
         detail=f"PGD-{cfg.pgd_steps} at {run.norm} eps {big:.4g}: {pct(acc)}; must be at most "
-               f"chance 1/{num_classes} + {100 * cfg.chance_margin:g} points = {pct(limit)}")
+               f"chance 1/{num_classes} + {_points(cfg.chance_margin)} = {pct(limit)}")
 
 
 def _weaker_attacks(run: _Runner, whitebox: float, result: RobustnessResult,
@@ -261,8 +265,8 @@ def _weaker_attacks(run: _Runner, whitebox: float, result: RobustnessResult,
     labels = {"square": f"Square ({cfg.square_queries} queries, alone)",
               "transfer": f"transfer of PGD-{cfg.pgd_steps} from the surrogate",
               "noise": f"random noise ({cfg.noise_draws} draws per input)"}
-    skipped = {"square": f"skipped: no {square_name} attack is registered",
-               "transfer": "skipped: give a surrogate classifier (CLI: --surrogate RUN, a run "
+    skipped = {"square": f"no {square_name} attack is registered",
+               "transfer": "give a surrogate classifier (CLI: --surrogate RUN, a run "
                            "directory trained on the same data) to run it"}
     checks = []
     for key, acc in figures.items():
@@ -286,7 +290,7 @@ def _masking_gap(converged: torch.Tensor, result: RobustnessResult,
         name="converged_pgd_near_cascade", passed=pgd - worst <= cfg.masking_gap,
         figures={"pgd": pgd, "cascade": worst, "gap": pgd - worst},
         detail=f"PGD-{cfg.pgd_steps} x{cfg.pgd_restarts} restarts {pct(pgd)} vs the cascade's "
-               f"worst case {pct(worst)}; a gap above {100 * cfg.masking_gap:g} points "
+               f"worst case {pct(worst)}; a gap above {_points(cfg.masking_gap)} "
                "suggests masking")
 
 
@@ -294,7 +298,7 @@ def _short_pgd(run: _Runner, cfg: AuditConfig) -> AuditCheck:
     step = run.eps / 4
     acc = _acc(run.robust(run.pgd(cfg.short_steps, step_size=step)))
     return AuditCheck(
-        name="pgd10", passed=None, kind="info",
+        name="short_pgd", passed=None, kind="info",
         figures={"steps": cfg.short_steps, "step_size": step, "robust_accuracy": acc},
         detail=f"PGD-{cfg.short_steps} (step eps/4, random start) {pct(acc)}: the short PGD "
                "of the adversarial-training papers, weaker by design; not audited")
@@ -343,3 +347,21 @@ class _Noise:
                 x_adv[idx] = cand
                 live[idx] = model(cand).argmax(dim=1) == y[idx]
         return x_adv
+
+
+def audit_summary(checks: list[AuditCheck]) -> str:
+    """``audit: N checks passed, M flagged`` (and how many were skipped)."""
+    passed = sum(c.passed is True for c in checks)
+    flagged = sum(c.passed is False for c in checks)
+    skipped = sum(c.passed is None and c.kind != "info" for c in checks)
+    text = f"audit: {passed} checks passed, {flagged} flagged"
+    return text + (f", {skipped} skipped" if skipped else "")
+
+
+def audit_lines(checks: list[AuditCheck]) -> list[str]:
+    """One markdown bullet per check: its marker, name, verdict and figures."""
+    lines = []
+    for c in checks:
+        marker = {True: "ok", False: "**FLAG**", None: "info" if c.kind == "info" else "skipped"}
+        lines.append(f"- {marker[c.passed]} `{c.name}`: {c.detail}")
+    return lines

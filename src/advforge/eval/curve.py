@@ -21,6 +21,7 @@ from torch import nn
 from advforge.errors import InputError
 from advforge.eval.robustness import RobustnessResult, robust_cascade, standard_attacks
 from advforge.eval.runner import predict
+from advforge.eval.tables import DASH, markdown, pct
 
 # The default curve: the evaluated eps times these factors (and 0, the clean point).
 DEFAULT_FACTORS = (0.25, 0.5, 1.0, 1.5, 2.0)
@@ -146,3 +147,10 @@ def robust_curve(
         points.append(CurvePoint(eps, int(robust.sum()) / n, cascade, todo.numel(),
                                  before - int(robust.sum()), seconds))
     return points
+
+
+def curve_table(points: Sequence[CurvePoint]) -> str:
+    """Markdown: eps, inputs attacked, newly fooled and robust accuracy at each budget."""
+    rows = [[f"{p.eps:.4g}", str(p.n_attacked) if p.eps else DASH,
+             str(p.added) if p.eps else DASH, pct(p.robust_accuracy)] for p in points]
+    return markdown((["eps", "attacked", "added", "robust accuracy"], rows))

@@ -234,13 +234,32 @@ def cascade_table(result: RobustnessResult) -> str:
     return markdown((["step", "attacked", "added", "robust accuracy", "seconds"], rows))
 
 
-def render_markdown(result: RobustnessResult, meta: Mapping[str, Any]) -> str:
-    """``report.md``: the budget, the cascade table and the notes."""
-    lines = [f"# Robustness of {meta.get('model', 'the model')}", "",
-             f"{result.norm} eps {result.eps:g} on {result.n} inputs of "
-             f"{meta.get('dataset', 'the dataset')} (seed {meta.get('seed')}). An input is "
-             "robust only if it is classified correctly and no attack below fools it; each "
-             "attack runs on the inputs still robust, from the clean images.", "",
-             cascade_table(result), ""]
+def render_markdown(result: RobustnessResult, meta: Mapping[str, Any], *,
+                    curve: Sequence[Any] | None = None, audit: Sequence[Any] | None = None,
+                    plot: str | None = None) -> str:
+    """``report.md``: the audit's verdict, the budget, the cascade table, the notes, then the
+    robust-accuracy curve (with its ``plot`` file, if any) and one line per audit check."""
+    lines = [f"# Robustness of {meta.get('model', 'the model')}", ""]
+    if audit:
+        from advforge.eval.audit import audit_lines, audit_summary
+
+        lines += [f"**{audit_summary(list(audit))}** (see Gradient-masking audit below)", ""]
+    lines += [f"{result.norm} eps {result.eps:g} on {result.n} inputs of "
+              f"{meta.get('dataset', 'the dataset')} (seed {meta.get('seed')}). An input is "
+              "robust only if it is classified correctly and no attack below fools it; each "
+              "attack runs on the inputs still robust, from the clean images.", "",
+              cascade_table(result), ""]
     lines += [f"- {note}" for note in [*result.notes, *meta.get("warnings", [])]]
+    if curve:
+        from advforge.eval.curve import curve_table
+
+        lines += ["", "## Robust accuracy against eps", "",
+                  "An input fooled at some eps counts as fooled at every larger eps (the balls "
+                  "are nested), so the curve never rises.", "", curve_table(curve), ""]
+        lines += [f"![robust accuracy against eps]({plot})", ""] if plot else []
+    if audit:
+        lines += ["", "## Gradient-masking audit", "",
+                  "Sanity checks of Carlini et al. (2019), each run alone on every input; a "
+                  "FLAG is a reason to distrust the robust accuracy above.", "",
+                  *audit_lines(list(audit))]
     return "\n".join(lines).rstrip() + "\n"
