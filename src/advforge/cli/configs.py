@@ -131,8 +131,8 @@ class RobustnessConfig(DataOptions):
         "apgd_ce_l2,apgd_t_l2 for l2", names=False))
     curve: list[str] | None = field(default=None, metadata=_help(
         "comma-separated budgets of the robust-accuracy-vs-eps curve (e.g. 0.1,0.2,0.3 or "
-        "2/255,8/255), or none to skip it; default: eps times 0.25,0.5,1,1.5,2, capped at "
-        "the norm's largest budget"))
+        "2/255,8/255; --eps and 0 are always on it), or none to skip it; default: eps times "
+        "0.25,0.5,1,1.5,2, capped at the norm's largest budget"))
     curve_attacks: list[str] | None = field(default=None, metadata=_help(
         "the attacks run at each budget of the curve, e.g. apgd_ce for a cheaper curve; "
         "default: the same as --attacks", names=False))

@@ -111,12 +111,13 @@ def cmd_robustness(cfg: RobustnessConfig, device: torch.device, *, dry_run: bool
 
 
 def _budgets(cfg: RobustnessConfig, x: torch.Tensor) -> list[float]:
-    """The curve's budgets: ``--curve``, or the default capped at the norm's largest."""
+    """The curve's budgets: ``--curve`` plus ``--eps`` itself (its point reuses the cascade),
+    or the default capped at the norm's largest; [] for ``--curve none``."""
     given, top = cfg.curve_eps(), 1.0 if cfg.norm == "linf" else x[0].numel() ** 0.5
     if given == []:
         return []
-    return check_curve_eps(default_curve(cfg.eps, top) if given is None else given, cfg.norm,
-                           top)
+    budgets = default_curve(cfg.eps, top) if given is None else [*given, cfg.eps]
+    return check_curve_eps(budgets, cfg.norm, top)
 
 
 def _write(out: Path, cfg: RobustnessConfig, result: Any, curve: list | None,
