@@ -78,15 +78,19 @@ def test_robustness_surrogate_runs_the_transfer_check(model_dir, tmp_path):
     assert transfer["passed"] is not None and "robust_accuracy" in transfer["figures"]
 
 
-def test_robustness_l2_runs_the_l2_set_and_says_there_is_no_square(model_dir, tmp_path,
-                                                                   capsys):
+def test_robustness_l2_runs_the_l2_set_with_square_l2(model_dir, tmp_path):
     out = tmp_path / "l2"
     assert main(["robustness", "--dry-run", "--quiet", "--model", str(model_dir), "--norm",
-                 "l2", "--eps", "1.5", "--limit", "8", "--out", str(out)]) == 0
+                 "l2", "--eps", "1.5", "--limit", "8", "--curve", "none", "--out",
+                 str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert [s["attack"] for s in report["attacks"]] == ["apgd_ce_l2", "apgd_t_l2"]
+    assert [s["attack"] for s in report["attacks"]] == ["apgd_ce_l2", "apgd_t_l2", "square_l2"]
     assert report["attacks"][0]["hyper"]["eps"] == 1.5
-    assert any("Square" in note for note in report["notes"])
+    assert report["attacks"][2]["hyper"]["n_queries"] == 20 and not report["notes"]
+    square = next(c for c in report["audit"] if c["name"] == "square_not_stronger")
+    assert square["passed"] is not None  # the L2 audit has its gradient-free check too
+    large = next(c for c in report["audit"] if c["name"] == "large_eps_accuracy")
+    assert large["figures"]["eps"] == 14.0  # 0.5 sqrt(28 * 28)
 
 
 @pytest.mark.parametrize("extra, mentions", [

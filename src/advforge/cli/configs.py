@@ -128,7 +128,7 @@ class RobustnessConfig(DataOptions):
     attacks: list[str] | None = field(default=None, metadata=_help(
         "comma-separated attacks run in order, each optionally with hyperparameters "
         "(apgd_ce:steps=50); default the standard set: apgd_ce,apgd_t,square for linf, "
-        "apgd_ce_l2,apgd_t_l2 for l2", names=False))
+        "apgd_ce_l2,apgd_t_l2,square_l2 for l2", names=False))
     curve: list[str] | None = field(default=None, metadata=_help(
         "comma-separated budgets of the robust-accuracy-vs-eps curve (e.g. 0.1,0.2,0.3 or "
         "2/255,8/255; --eps and 0 are always on it), or none to skip it; default: eps times "

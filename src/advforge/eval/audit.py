@@ -39,10 +39,8 @@ from torch import nn
 
 from advforge import attacks as registry
 from advforge.errors import InputError
-from advforge.eval.robustness import RobustnessResult, robust_cascade
+from advforge.eval.robustness import GRADIENT_FREE, RobustnessResult, robust_cascade
 from advforge.eval.tables import pct
-
-GRADIENT_FREE = frozenset({"square", "square_l2"})
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -124,6 +122,13 @@ class _Runner:
 def _points(fraction: float) -> str:
     value = 100 * fraction
     return f"{value:g} point" + ("" if value == 1 else "s")
+
+
+def _coarse(n: int, tol: float) -> str:
+    """A warning for the detail when one input weighs at least the tolerance."""
+    if n * tol > 1:
+        return ""
+    return f"; with {n} inputs one input is {_points(1 / n)}, so any change flags"
 
 
 def _acc(mask: torch.Tensor) -> float:
@@ -218,17 +223,18 @@ def _convergence(run: _Runner, runs: list[torch.Tensor],
     fewer = _acc(torch.stack(runs[:half_r]).all(dim=0))
     more = _acc(torch.stack(runs).all(dim=0))
     tol = cfg.convergence_tolerance
+    coarse = _coarse(run.x.shape[0], tol)
     return [
         AuditCheck(
             name="steps_converged", passed=abs(short - full) < tol,
             figures={"steps": [half_steps, cfg.pgd_steps], "robust_accuracy": [short, full]},
             detail=f"PGD {half_steps} -> {cfg.pgd_steps} steps: {pct(short)} -> {pct(full)} "
-                   f"(change must stay below {_points(tol)})"),
+                   f"(change must stay below {_points(tol)}){coarse}"),
         AuditCheck(
             name="restarts_converged", passed=abs(fewer - more) < tol,
             figures={"restarts": [half_r, cfg.pgd_restarts], "robust_accuracy": [fewer, more]},
             detail=f"PGD-{cfg.pgd_steps} {half_r} -> {cfg.pgd_restarts} restarts: "
-                   f"{pct(fewer)} -> {pct(more)} (change must stay below {_points(tol)})"),
+                   f"{pct(fewer)} -> {pct(more)} (change must stay below {_points(tol)}){coarse}"),
     ]
 
 
