@@ -105,12 +105,21 @@ class _Runner:
         self.model, self.x, self.y, self.eps, self.norm = model, x, y, eps, norm
         self.batch_size, self.seed, self.progress, self.calls = batch_size, seed, progress, 0
 
-    def robust(self, attack: Any, eps: float | None = None) -> torch.Tensor:
+    def robust(self, attack: Any, eps: float | None = None,
+               within: torch.Tensor | None = None) -> torch.Tensor:
+        """Robust mask under ``attack``; with ``within`` (an (N,) mask), only those inputs
+        are attacked and the rest count as not robust."""
         self.calls += 1  # a fresh seed per run: restarts get independent random starts
         gen = torch.Generator(device=self.x.device).manual_seed(self.seed + self.calls)
-        return robust_cascade(self.model, self.x, self.y, eps=eps or self.eps, norm=self.norm,
-                              attacks=[attack], batch_size=self.batch_size, generator=gen,
-                              progress=self.progress).robust
+        idx = torch.arange(self.x.shape[0]) if within is None else within.nonzero().flatten()
+        out = torch.zeros(self.x.shape[0], dtype=torch.bool)
+        if idx.numel():
+            sel = idx.to(self.x.device)
+            out[idx] = robust_cascade(self.model, self.x[sel], self.y[sel], eps=eps or self.eps,
+                                      norm=self.norm, attacks=[attack],
+                                      batch_size=self.batch_size, generator=gen,
+                                      progress=self.progress).robust
+        return out
 
     def pgd(self, steps: int, step_size: float | None = None, eps: float | None = None) -> Any:
         eps = eps or self.eps
@@ -186,8 +195,12 @@ def masking_audit(
     if cascade_result.robust.numel() != x.shape[0] or cascade_result.eps != float(eps):
         raise InputError("cascade_result must come from the same inputs and eps as the audit")
     run = _Runner(model, x, y, eps, norm, batch_size, seed, progress)
-    runs = [run.robust(run.pgd(cfg.pgd_steps)) for _ in range(cfg.pgd_restarts)]
-    converged = torch.stack(runs).all(dim=0)  # fooled by any restart: not robust
+    # After k restarts an input is robust only if no restart fooled it, so each restart runs
+    # on the inputs the earlier ones left robust; runs[k] is the mask after k + 1 restarts.
+    runs = [run.robust(run.pgd(cfg.pgd_steps))]
+    for _ in range(cfg.pgd_restarts - 1):
+        runs.append(run.robust(run.pgd(cfg.pgd_steps), within=runs[-1]))
+    converged = runs[-1]
     checks = [_single_step(run, converged, cfg),
               *_convergence(run, runs, cfg),
               _large_eps(run, cfg),
@@ -220,8 +233,7 @@ def _convergence(run: _Runner, runs: list[torch.Tensor],
     half_steps = cfg.pgd_steps // 2
     short, full = _acc(run.robust(run.pgd(half_steps))), _acc(runs[0])
     half_r = cfg.pgd_restarts // 2
-    fewer = _acc(torch.stack(runs[:half_r]).all(dim=0))
-    more = _acc(torch.stack(runs).all(dim=0))
+    fewer, more = _acc(runs[half_r - 1]), _acc(runs[-1])
     tol = cfg.convergence_tolerance
     coarse = _coarse(run.x.shape[0], tol)
     return [
