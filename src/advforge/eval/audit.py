@@ -31,6 +31,7 @@ each attack run alone from the clean images.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -86,13 +87,16 @@ class AuditConfig:
 
 @dataclasses.dataclass
 class AuditCheck:
-    """One line of the audit: ``passed`` is None for a skipped check or ``kind="info"``."""
+    """One line of the audit: ``passed`` is None for a skipped check or ``kind="info"``;
+    ``seconds`` is the attack time it took (the shared converged-PGD runs count in the
+    first check)."""
 
     name: str
     passed: bool | None
     figures: dict[str, Any]
     detail: str
     kind: str = "check"
+    seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -197,17 +201,26 @@ def masking_audit(
     run = _Runner(model, x, y, eps, norm, batch_size, seed, progress)
     # After k restarts an input is robust only if no restart fooled it, so each restart runs
     # on the inputs the earlier ones left robust; runs[k] is the mask after k + 1 restarts.
+    start = time.perf_counter()
     runs = [run.robust(run.pgd(cfg.pgd_steps))]
     for _ in range(cfg.pgd_restarts - 1):
         runs.append(run.robust(run.pgd(cfg.pgd_steps), within=runs[-1]))
-    converged = runs[-1]
-    checks = [_single_step(run, converged, cfg),
-              *_convergence(run, runs, cfg),
-              _large_eps(run, cfg),
-              *_weaker_attacks(run, whitebox_accuracy(cascade_result), cascade_result,
-                               surrogate, cfg),
-              _masking_gap(converged, cascade_result, cfg),
-              _short_pgd(run, cfg)]
+    converged, pgd_seconds = runs[-1], time.perf_counter() - start
+    steps = [lambda: [_single_step(run, converged, cfg)],
+             lambda: _convergence(run, runs, cfg),
+             lambda: [_large_eps(run, cfg)],
+             lambda: _weaker_attacks(run, whitebox_accuracy(cascade_result), cascade_result,
+                                     surrogate, cfg),
+             lambda: [_masking_gap(converged, cascade_result, cfg)],
+             lambda: [_short_pgd(run, cfg)]]
+    checks = []
+    for step in steps:
+        start = time.perf_counter()
+        made = step()
+        for check in made:  # a step's time is split over the checks it makes
+            check.seconds = (time.perf_counter() - start) / len(made)
+        checks += made
+    checks[0].seconds += pgd_seconds  # the shared PGD restarts, counted once
     return checks
 
 
@@ -381,5 +394,6 @@ def audit_lines(checks: list[AuditCheck]) -> list[str]:
     lines = []
     for c in checks:
         marker = {True: "ok", False: "**FLAG**", None: "info" if c.kind == "info" else "skipped"}
-        lines.append(f"- {marker[c.passed]} `{c.name}`: {c.detail}")
+        lines.append(f"- {marker[c.passed]} `{c.name}`: {c.detail}"
+                     + (f" ({c.seconds:.1f} s)" if c.seconds >= 0.05 else ""))
     return lines
