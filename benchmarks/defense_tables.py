@@ -79,6 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eps", type=float, default=0.3)
     p.add_argument("--n", type=int, default=1000, help="test images (the first n)")
     p.add_argument("--rows", default=",".join(ROWS), help="defended models to evaluate")
+    p.add_argument("--surrogates", default=",".join(SURROGATES),
+                   help="black-box sources to train and craft on")
     p.add_argument("--limit-train", type=int, default=None, help="train on the first N images")
     p.add_argument("--work", default="runs/defense_tables", help="where trained models go")
     p.add_argument("--out", default=None, help="result JSON (default under benchmarks/results)")
@@ -209,7 +211,13 @@ def main(argv: list[str] | None = None) -> int:
                    "paper": PAPER_MNIST if args.dataset == "mnist5k" else None})
     record.setdefault("models", {})
     record.setdefault("rows", {})
-    for name in [*SURROGATES, *rows]:
+    sources = [r.strip() for r in args.surrogates.split(",") if r.strip()]
+    unknown = sorted(set(sources) - set(SURROGATES))
+    if unknown:
+        print(f"error: unknown surrogates {unknown}; choose from {', '.join(SURROGATES)}",
+              file=sys.stderr)
+        return 2
+    for name in [*sources, *rows]:
         if name.startswith("C") and "adv-net" not in advforge.defenses.names():
             continue
         record["models"][name] = ensure_trained(args, name)
@@ -218,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     n = min(args.n, len(splits.test))
     x, y = splits.test.x[:n], splits.test.y[:n]
     transfers = {}
-    for source in SURROGATES:
+    for source in sources:
         if source in record["models"]:
             surrogate = advforge.load_model(model_dir(args, source))
             for kind, label in (("fgs", "FGS"), ("pgd10", "PGD")):
