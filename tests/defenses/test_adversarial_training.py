@@ -160,3 +160,15 @@ def test_ensemble_at_trains_its_static_source_and_uses_it(tmp_path, splits, monk
     assert True in sources and False in sources  # both the current and the static model
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["extra"]["defense"]["static_models"] == [str(static)]
+
+
+def test_ensemble_at_resumes(tmp_path, splits):
+    """Its settings hold tuples, which the state file keeps as JSON lists."""
+    settings = settings_class("ensemble-at")(eps=0.2, pgd_steps=2)
+    defend(settings, _train(tmp_path / "full", epochs=2), splits)
+    defend(settings, _train(tmp_path / "cut", epochs=1), splits)
+    defend(settings, _train(tmp_path / "cut", epochs=2, resume=True), splits)
+    a = load_model(tmp_path / "full" / "run").state_dict()
+    b = load_model(tmp_path / "cut" / "run").state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=0, rtol=0)

@@ -13,6 +13,7 @@ cross-entropy by default; adversarial training and adversarial networks
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -222,7 +223,7 @@ def _resume(path: Path, config, model, optimizer, objective) -> tuple[int, list,
             raise CheckpointError(
                 f"cannot resume {path}: it was trained with {key}={saved[key]!r}, not {now!r}")
     saved_objective = doc.get("objective", Objective().to_dict())
-    if saved_objective != objective.to_dict():
+    if saved_objective != json.loads(json.dumps(objective.to_dict())):  # tuples saved as lists
         raise CheckpointError(f"cannot resume {path}: it was trained with objective "
                               f"{saved_objective}, not {objective.to_dict()}")
     apply_train_state(tensors, doc, model, optimizer, path)
