@@ -31,6 +31,7 @@ model has changed since is measured again. ``--smoke`` checks the pipeline in a 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -209,6 +210,15 @@ def ensure_trained(args: argparse.Namespace, arch: str, name: str) -> dict[str, 
             "train_seconds": metrics.get("train_seconds")}
 
 
+def files_hash(run: Path) -> str:
+    """SHA-256 over a learned attacker's weight files (names and bytes; no training state)."""
+    h = hashlib.sha256()
+    for path in sorted(run.rglob("*.safetensors")):
+        if "state" not in path.name:
+            h.update(str(path.relative_to(run)).encode() + b"|" + path.read_bytes())
+    return h.hexdigest()
+
+
 def keep_record(models: dict[str, Any], name: str, entry: dict[str, Any]) -> None:
     """``entry`` over the kept record of ``name`` (a reused model keeps its wall time)."""
     models[name] = {**models.get(name, {}), **entry}
@@ -223,7 +233,8 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def measure_arch(args: argparse.Namespace, arch: str, record: dict[str, Any], out: Path,
                  data: tuple[torch.Tensor, torch.Tensor]) -> None:
-    """Train what ``arch`` needs, then measure its missing cells, writing ``out`` after each."""
+    """Train what ``arch`` needs (vanilla model, attackers, defenses), then measure its
+    missing cells, writing ``out`` after each."""
     x, y = data
     res = record["results"].setdefault(arch, {})
     models = res.setdefault("models", {})
@@ -235,28 +246,45 @@ def measure_arch(args: argparse.Namespace, arch: str, record: dict[str, Any], ou
     res.update(shipped=bool(args.shipped and arch in SHIPPED), vanilla_sha256=sha,
                static_archs=STATIC_ARCHS[arch])
     models["vanilla"]["clean_accuracy"] = accuracy(vanilla, x, y)
+    cells = res.setdefault("cells", {})
+    res.setdefault("crafted", {})
     for name in LEARNED:
-        keep_record(models, name, ensure_trained(args, arch, name))
-    cells, crafted_info = res.setdefault("cells", {}), res.setdefault("crafted", {})
-    crafted: dict[str, dict[str, Any]] = {}
+        entry = {**ensure_trained(args, arch, name),
+                 "sha256": files_hash(run_dir(args, arch, name))}
+        if models.get(name, {}).get("sha256") != entry["sha256"]:
+            for row in cells.values():  # retrained since: its cells are measured again
+                row.pop(name, None)
+        keep_record(models, name, entry)
+    crafted: dict[str, dict[str, Any]] = {}  # per attack, crafted once for all defenses
     for defense in DEFENSES:
-        entry = ensure_trained(args, arch, defense)
-        defended = advforge.load_model(run_dir(args, arch, defense)).eval()
-        entry.update(sha256=weights_hash(defended), clean_accuracy=accuracy(defended, x, y))
-        if models.get(defense, {}).get("sha256") != entry["sha256"]:
-            cells[defense] = {}  # retrained since its cells were measured
-        keep_record(models, defense, entry)
-        row = cells.setdefault(defense, {})
-        for name in ATTACKS:
-            if name in row:
-                continue
-            if name not in crafted:
-                crafted[name] = crafted_examples(args, arch, name, vanilla, sha, x, y)
-                crafted_info[name] = crafted[name]["info"]
-            row[name] = judge(name, crafted[name], vanilla, defended, x, y)
-            print(f"[{arch}] {defense} {name}: {row[name]['success']:.4f} over "
-                  f"{row[name]['pairs']} pairs", flush=True)
-            atomic_write_json(out, record)
+        measure_defense(args, arch, defense, (vanilla, sha), crafted, record, out, data)
+
+
+def measure_defense(args: argparse.Namespace, arch: str, defense: str,
+                    vanilla: tuple[torch.nn.Module, str], crafted: dict[str, Any],
+                    record: dict[str, Any], out: Path,
+                    data: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Train ``defense`` for ``arch`` and measure its missing cells, writing ``out`` after
+    each; ``crafted`` holds the examples crafted on the vanilla model so far."""
+    (x, y), res = data, record["results"][arch]
+    models, cells = res["models"], res["cells"]
+    entry = ensure_trained(args, arch, defense)
+    defended = advforge.load_model(run_dir(args, arch, defense)).eval()
+    entry.update(sha256=weights_hash(defended), clean_accuracy=accuracy(defended, x, y))
+    if models.get(defense, {}).get("sha256") != entry["sha256"]:
+        cells[defense] = {}  # retrained since its cells were measured
+    keep_record(models, defense, entry)
+    row = cells.setdefault(defense, {})
+    for name in ATTACKS:
+        if name in row:
+            continue
+        if name not in crafted:
+            crafted[name] = crafted_examples(args, arch, name, *vanilla, x, y)
+            res["crafted"][name] = crafted[name]["info"]
+        row[name] = judge(name, crafted[name], vanilla[0], defended, x, y)
+        print(f"[{arch}] {defense} {name}: {row[name]['success']:.4f} over "
+              f"{row[name]['pairs']} pairs", flush=True)
+        atomic_write_json(out, record)
 
 
 def crafted_examples(args: argparse.Namespace, arch: str, name: str,
@@ -268,7 +296,7 @@ def crafted_examples(args: argparse.Namespace, arch: str, name: str,
     hyper = attack_hyper(name, args.eps, args.pgd_steps, args.smoke)
     attacker = run_dir(args, arch, name) if name in LEARNED else None
     identity = {"vanilla_sha256": sha, "attack": name, "hyper": hyper, "images": n,
-                "seed": args.seed, "attacker": str(attacker)}
+                "seed": args.seed, "attacker": attacker and files_hash(attacker)}
     path = Path(args.work) / (DATASET + ("-smoke" if args.smoke else "")) / arch / "crafted"
 
     def make() -> dict[str, Any]:

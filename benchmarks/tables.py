@@ -260,7 +260,7 @@ def aigan_defended() -> str:
         return "_No committed measurement yet._"
     data = load(AIGAN_DEFENDED)
     header, columns = ["attack"], []
-    for arch, r in data["results"].items():
+    for arch in data["results"]:
         name = ARCH_LABELS.get(arch, arch)
         header.append(f"{name} vanilla, white-box")
         columns.append((arch, None))

@@ -42,7 +42,7 @@ def test_every_cell_is_a_rate_beside_the_paper(smoke: dict) -> None:
         assert set(cells) == set(aigan_defended.DEFENSES)
         for defense, row in cells.items():
             assert set(row) == set(ATTACKS), (arch, defense)
-            for attack, cell in row.items():
+            for cell in row.values():
                 assert 0.0 <= cell["success"] <= 1.0
                 assert 0.0 <= cell["success_on_vanilla"] <= 1.0
                 assert cell["pairs"] <= cell["images"] * 9
@@ -82,6 +82,47 @@ def test_a_second_run_keeps_every_cell(smoke: dict, capsys: pytest.CaptureFixtur
     printed = capsys.readouterr().out
     assert "training" not in printed and "crafting" not in printed
     assert smoke["out"].read_text() == before
+
+
+def test_a_retrained_defense_is_measured_again(smoke: dict, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    record = json.loads(smoke["out"].read_text())
+    record["results"]["model_b"]["models"]["pgd-at"]["sha256"] = "other weights"
+    record["results"]["model_b"]["cells"]["pgd-at"]["fgsm"]["success"] = 0.5
+    record["results"]["model_b"]["cells"]["fgsm-at"]["fgsm"]["success"] = 0.5
+    out = tmp_path / "out.json"
+    out.write_text(json.dumps(record))
+    argv = [*smoke["argv"][:-1], str(out)]
+    capsys.readouterr()
+    assert aigan_defended.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "crafting" not in printed  # the examples come from the --work cache
+    assert printed.count("[model_b] pgd-at ") == len(ATTACKS)
+    assert "fgsm-at" not in printed
+    again = json.loads(out.read_text())["results"]["model_b"]["cells"]
+    before = smoke["record"]["results"]["model_b"]["cells"]["pgd-at"]
+    for name, cell in again["pgd-at"].items():  # the same figures (but for the wall time)
+        assert {**cell, "seconds": 0} == {**before[name], "seconds": 0}
+    assert again["fgsm-at"]["fgsm"]["success"] == 0.5  # a kept cell is not measured again
+
+
+def test_the_real_commands_add_only_seed_out_quiet_and_static_archs() -> None:
+    args = aigan_defended.parse_args(["--work", "w"])
+    shown = {name: " ".join(aigan_defended.command(args, "model_a", name))
+             for name in ("vanilla", *aigan_defended.DEFENSES, "advgan", "aigan")}
+    out = "--out w/mnist5k/model_a"
+    assert shown["vanilla"] == (
+        f"train-classifier --arch model_a --dataset mnist5k --seed 0 {out}/vanilla --quiet")
+    assert shown["ensemble-at"] == (
+        f"defend ensemble-at --arch model_a --dataset mnist5k --seed 0 {out}/ensemble-at "
+        "--quiet --static-archs model_b,model_c")
+    assert shown["pgd-at"].endswith(f"--seed 0 {out}/pgd-at --quiet")
+    assert shown["aigan"] == (f"train-attacker aigan --model w/mnist5k/model_a/vanilla "
+                              f"--dataset mnist5k --seed 0 {out}/aigan --quiet")
+    assert str(aigan_defended.run_dir(args, "model_b", "aigan")).endswith(
+        "mnist5k_model_b_aigan")  # --shipped is the default for Model B
+    args = aigan_defended.parse_args(["--work", "w", "--no-shipped"])
+    assert aigan_defended.run_dir(args, "model_b", "aigan") == Path("w/mnist5k/model_b/aigan")
 
 
 def test_other_settings_are_refused_before_any_work(smoke: dict,
