@@ -38,7 +38,7 @@ import advforge
 import advforge.defenses
 from advforge import attacks
 from advforge.cli import main as advforge_main
-from advforge.eval.robustness import robust_cascade
+from advforge.eval.robustness import robust_cascade, standard_attacks
 from advforge.utils.checkpoint import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", default="runs/defense_tables", help="where trained models go")
     p.add_argument("--out", default=None, help="result JSON (default under benchmarks/results)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--square-queries", type=int, default=5000,
+                   help="Square's query budget in the cascade (AutoAttack: 5,000)")
     p.add_argument("--smoke", action="store_true",
                    help="one epoch on 64 images with tiny attacks: checks the pipeline only")
     p.add_argument("--fresh", action="store_true", help="re-evaluate rows already in --out")
@@ -171,18 +173,14 @@ def evaluate_row(args, model, x, y, transfers: dict[str, torch.Tensor],
     if "cascade" in kept:
         return {**row, "cascade": kept["cascade"], "cascade_steps": kept["cascade_steps"],
                 "seconds": round(time.perf_counter() - t0, 1)}
-    hyper = SMOKE_CASCADE if args.smoke else None
-    names = list(SMOKE_CASCADE) if args.smoke else None
-    built = None
-    if hyper is not None:
-        from advforge.eval.robustness import standard_attacks
-
-        built = standard_attacks(args.eps, "linf", names, hyper)
+    hyper = SMOKE_CASCADE if args.smoke else {"square": {"n_queries": args.square_queries}}
+    built = standard_attacks(args.eps, "linf", list(SMOKE_CASCADE), hyper)
     gen = torch.Generator(device=x.device).manual_seed(0)
     result = robust_cascade(model, x, y, eps=args.eps, attacks=built, generator=gen)
     row["cascade"] = result.robust_accuracy
     row["cascade_steps"] = [{"attack": s.attack, "robust_accuracy": s.robust_accuracy,
-                             "added": s.added, "seconds": round(s.seconds, 2)}
+                             "added": s.added, "seconds": round(s.seconds, 2),
+                             "hyper": s.hyper}
                             for s in result.attacks]
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
@@ -206,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     record = json.loads(out.read_text()) if out.is_file() and not args.fresh else {}
     record.update({"benchmark": "defense_tables", "dataset": args.dataset, "arch": args.arch,
                    "eps": args.eps, "n": args.n, "smoke": args.smoke,
+                   "square_queries": args.square_queries,
                    "machine": platform.machine(), "threads": torch.get_num_threads(),
                    "paper": PAPER_MNIST if args.dataset == "mnist5k" else None})
     record.setdefault("models", {})

@@ -13,6 +13,7 @@ FAST: dict[str, dict] = {
     "cw_linf": {"steps": 5, "max_iterations": 15, "lr": 0.05},
     "lbfgs": {"search_steps": 2, "max_iter": 5},
     "square": {"n_queries": 50},
+    "square_l2": {"eps": 1.5, "n_queries": 50},
 }
 
 

@@ -110,18 +110,28 @@ def test_standard_set_uses_the_papers_budgets():
     assert [a.name for a in linf] == ["apgd_ce", "apgd_t", "square"]
     assert linf[0].steps == linf[1].steps == 100 and linf[1].n_target_classes == 9
     assert linf[2].n_queries == 5000 and all(a.eps == 8 / 255 for a in linf)
-    assert [a.name for a in standard_attacks(0.5, "l2")] == ["apgd_ce_l2", "apgd_t_l2"]
+    l2 = standard_attacks(0.5, "l2")
+    assert [a.name for a in l2] == ["apgd_ce_l2", "apgd_t_l2", "square_l2"]
+    assert l2[2].n_queries == 5000 and l2[2].eps == 0.5
 
 
-def test_l2_cascade_says_it_has_no_square(toy_model, toy_batch, monkeypatch):
+def test_l2_cascade_ends_with_square_l2(toy_model, toy_batch, monkeypatch):
     x, y = toy_batch
     import advforge.eval.robustness as rob
 
     monkeypatch.setitem(rob.PAPER_DEFAULTS, "steps", 3)
     monkeypatch.setitem(rob.PAPER_DEFAULTS, "n_target_classes", 2)
+    monkeypatch.setitem(rob.PAPER_DEFAULTS, "n_queries", 20)
     result = robust_cascade(toy_model, x[:8], y[:8], eps=0.5, norm="l2")
-    assert [s.attack for s in result.attacks] == ["apgd_ce_l2", "apgd_t_l2"]
-    assert any("Square" in note for note in result.notes)
+    assert [s.attack for s in result.attacks] == ["apgd_ce_l2", "apgd_t_l2", "square_l2"]
+    assert result.attacks[2].hyper["n_queries"] == 20 and not result.notes
+
+
+def test_a_cascade_without_a_gradient_free_attack_says_so(toy_model, toy_batch):
+    x, y = toy_batch
+    result = robust_cascade(toy_model, x[:8], y[:8], eps=EPS,
+                            attacks=standard_attacks(EPS, names=["apgd_ce"], hyper=FAST))
+    assert any("no gradient-free attack (square)" in note for note in result.notes)
 
 
 @pytest.mark.parametrize("kwargs, mentions", [

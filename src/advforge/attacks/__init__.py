@@ -34,6 +34,7 @@ from advforge.attacks import (  # noqa: E402,F401
     lbfgs,
     pgd,
     square,
+    square_l2,
 )
 
 __all__ = ["ATTACKS", "Attack", "create", "names"]

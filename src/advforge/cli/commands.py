@@ -116,7 +116,7 @@ def _dry_run_spec(spec: str) -> str:
              "cw_linf": "steps=10", "lbfgs": "max_iter=5:search_steps=2",
              "apgd_ce": "steps=5", "apgd_t": "steps=5:n_target_classes=2",
              "apgd_ce_l2": "steps=5", "apgd_t_l2": "steps=5:n_target_classes=2",
-             "square": "n_queries=20"}
+             "square": "n_queries=20", "square_l2": "n_queries=20"}
     return spec + (":" + small[name] if name in small and ":" not in spec else "")
 
 

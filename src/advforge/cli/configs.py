@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import field
+from pathlib import Path
 
 from advforge.errors import InputError
-from advforge.utils.validate import check_eps
+from advforge.utils.validate import check_eps, parse_fraction
 
 
 def _help(text: str, **extra) -> dict:
@@ -126,7 +128,19 @@ class RobustnessConfig(DataOptions):
     attacks: list[str] | None = field(default=None, metadata=_help(
         "comma-separated attacks run in order, each optionally with hyperparameters "
         "(apgd_ce:steps=50); default the standard set: apgd_ce,apgd_t,square for linf, "
-        "apgd_ce_l2,apgd_t_l2 for l2", names=False))
+        "apgd_ce_l2,apgd_t_l2,square_l2 for l2", names=False))
+    curve: list[str] | None = field(default=None, metadata=_help(
+        "comma-separated budgets of the robust-accuracy-vs-eps curve (e.g. 0.1,0.2,0.3 or "
+        "2/255,8/255; --eps and 0 are always on it), or none to skip it; default: eps times "
+        "0.25,0.5,1,1.5,2, capped at the norm's largest budget"))
+    curve_attacks: list[str] | None = field(default=None, metadata=_help(
+        "the attacks run at each budget of the curve, e.g. apgd_ce for a cheaper curve; "
+        "default: the same as --attacks", names=False))
+    audit: bool = field(default=True, metadata=_help(
+        "run the gradient-masking audit (Carlini et al. 2019) and report each check"))
+    surrogate: str | None = field(default=None, metadata=_help(
+        "run directory of another classifier of the same data: the audit's transfer check "
+        "crafts PGD on it"))
     out: str = field(default="reports/robustness", metadata=_help("report directory"))
 
     def __post_init__(self) -> None:
@@ -138,6 +152,41 @@ class RobustnessConfig(DataOptions):
                              "--eps 0.5)")
         if self.attacks is not None and not self.attacks:
             raise InputError("--attacks is empty")
+        if self.curve_attacks is not None and not self.curve_attacks:
+            raise InputError("--curve-attacks is empty")
+        self.curve_eps()
+        if self.surrogate is not None:
+            if not self.audit:
+                raise InputError("--surrogate is used only by the audit; drop --no-audit or "
+                                 "--surrogate")
+            if not Path(self.surrogate).is_dir():
+                raise InputError(f"--surrogate: no such run directory {self.surrogate}")
+
+    def curve_eps(self) -> list[float] | None:
+        """The curve's budgets as given (None: the default; [] with ``none``: no curve).
+
+        Raises:
+            InputError: a value that is not a number, NaN, negative or (L-inf) above 1.
+        """
+        if self.curve is None:
+            return None
+        if [str(v).strip().lower() for v in self.curve] == ["none"]:
+            return []
+        if not self.curve:
+            raise InputError("--curve is empty (give budgets, or none to skip the curve)")
+        values = []
+        for text in self.curve:
+            try:
+                value = parse_fraction(text)
+            except InputError:
+                raise InputError(f"--curve: cannot read {text!r} as a budget (use e.g. "
+                                 "0.1,0.2 or 8/255, or none)") from None
+            if not math.isfinite(value) or value < 0:
+                raise InputError(f"--curve: budgets must be finite and >= 0, got {text!r}")
+            if self.norm == "linf" and value > 1:
+                raise InputError(f"--curve: {text} exceeds 1, the largest L-inf budget")
+            values.append(value)
+        return values
 
     def _eps_upper(self) -> float | None:
         return 1.0 if self.norm == "linf" else None

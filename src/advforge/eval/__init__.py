@@ -3,9 +3,13 @@
 ``evaluate(attack, model, x, y, targets=None | int | tensor | "all")`` returns an
 :class:`AttackResult`; ``write_report`` turns a list of them into ``report.json``,
 ``report.md`` and a self-contained ``report.html``. ``robust_cascade`` measures robust
-accuracy under AutoAttack's standard cascade, as the per-example worst case.
+accuracy under AutoAttack's standard cascade, as the per-example worst case; ``robust_curve``
+gives robust accuracy against eps (non-increasing) and ``masking_audit`` the gradient-masking
+checks of Carlini et al. (2019).
 """
 
+from advforge.eval.audit import AuditCheck, AuditConfig, masking_audit
+from advforge.eval.curve import CurvePoint, robust_curve
 from advforge.eval.evaluate import evaluate, expand_pairs, predict, sample_grid
 from advforge.eval.metrics import confusion_matrix, lp_distances, summarize
 from advforge.eval.report import build_meta, markdown_table, render_markdown, write_report
@@ -14,6 +18,9 @@ from advforge.eval.robustness import RobustnessResult, robust_cascade, standard_
 
 __all__ = [
     "AttackResult",
+    "AuditCheck",
+    "AuditConfig",
+    "CurvePoint",
     "RobustnessResult",
     "build_meta",
     "confusion_matrix",
@@ -21,9 +28,11 @@ __all__ = [
     "expand_pairs",
     "lp_distances",
     "markdown_table",
+    "masking_audit",
     "predict",
     "render_markdown",
     "robust_cascade",
+    "robust_curve",
     "sample_grid",
     "standard_attacks",
     "summarize",

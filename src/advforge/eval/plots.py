@@ -262,3 +262,26 @@ def _perturbation_rgb(delta: torch.Tensor, amp: float) -> np.ndarray:
     # One channel: a diverging map reads better than grey (the sign is the colour).
     unit = (0.5 + 0.5 * delta[0] / amp).clamp(0, 1).numpy()  # (H, W)
     return colormaps["RdBu_r"](unit)[..., :3]
+
+
+def robust_curve_png(points: Sequence[Any], *, norm: str, eps: float | None = None,
+                     title: str = "robust accuracy against eps") -> bytes:
+    """Robust accuracy (%) against eps, from :func:`~advforge.eval.curve.robust_curve`'s
+    points (objects or dicts with ``eps`` and ``robust_accuracy``); a dotted line marks the
+    budget ``eps`` of the report."""
+    def get(p: Any, key: str) -> float:
+        return float(p[key] if isinstance(p, dict) else getattr(p, key))
+
+    xs = [get(p, "eps") for p in points]
+    ys = [100 * get(p, "robust_accuracy") for p in points]
+    fig = _figure(5.0, 3.2)
+    ax = fig.add_subplot()
+    ax.plot(xs, ys, marker="o", color=tuple(_OK))
+    if eps is not None:
+        ax.axvline(eps, color="0.5", linestyle=":", linewidth=1)
+    ax.set_xlabel("L2 eps" if norm == "l2" else "L-inf eps")
+    ax.set_ylabel("robust accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    return _png(fig)

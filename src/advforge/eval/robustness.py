@@ -25,8 +25,11 @@ from advforge.eval.tables import DASH, markdown, pct
 from advforge.utils.validate import check_eps, check_images, check_labels
 
 NORMS = ("linf", "l2")
-# The standard set per norm; no L2 Square attack is registered, so the L2 set has two.
-STANDARD = {"linf": ("apgd_ce", "apgd_t", "square"), "l2": ("apgd_ce_l2", "apgd_t_l2")}
+# The standard set per norm (AutoAttack's "standard" version).
+STANDARD = {"linf": ("apgd_ce", "apgd_t", "square"),
+            "l2": ("apgd_ce_l2", "apgd_t_l2", "square_l2")}
+# Attacks that never read a gradient: a cascade without one cannot expose gradient masking.
+GRADIENT_FREE = frozenset({"square", "square_l2"})
 # The papers' budgets: 100 APGD iterations, 9 target classes, 5,000 Square queries.
 PAPER_DEFAULTS = {"steps": 100, "restarts": 1, "n_target_classes": 9, "n_queries": 5000}
 _SLACK = 1e-5  # relative float rounding allowed on the eps-ball check
@@ -171,18 +174,21 @@ def robust_cascade(
 
 def _resolve_attacks(attacks: Sequence[str | AttackFn] | None, eps: float,
                      norm: str) -> tuple[list[Any], list[str]]:
-    """Built attacks, and notes for the report (the L2 set has no Square attack)."""
-    notes = []
-    if norm == "l2" and "square_l2" not in registry.ATTACKS:
-        notes.append("No L2 Square attack is available, so this L2 cascade has no "
-                     "gradient-free attack; the standard L2 set is APGD-CE and APGD-T.")
+    """Built attacks, and notes for the report (a cascade without a gradient-free attack)."""
     if attacks is None:
-        return standard_attacks(eps, norm), notes
-    if isinstance(attacks, str) or not attacks:
-        raise InputError("attacks must be a non-empty list of attack names or attacks")
-    names = [a for a in attacks if isinstance(a, str)]
-    named = iter(standard_attacks(eps, norm, names) if names else [])
-    return [next(named) if isinstance(a, str) else a for a in attacks], notes
+        built = standard_attacks(eps, norm)
+    else:
+        if isinstance(attacks, str) or not attacks:
+            raise InputError("attacks must be a non-empty list of attack names or attacks")
+        names = [a for a in attacks if isinstance(a, str)]
+        named = iter(standard_attacks(eps, norm, names) if names else [])
+        built = [next(named) if isinstance(a, str) else a for a in attacks]
+    notes = []
+    if not any(_name_of(a) in GRADIENT_FREE for a in built):
+        free = "square" if norm == "linf" else "square_l2"
+        notes.append(f"This cascade has no gradient-free attack ({free}), so it cannot expose "
+                     "gradient masking by itself; the audit's checks can.")
+    return built, notes
 
 
 def _attack_remaining(attack: AttackFn, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -234,13 +240,32 @@ def cascade_table(result: RobustnessResult) -> str:
     return markdown((["step", "attacked", "added", "robust accuracy", "seconds"], rows))
 
 
-def render_markdown(result: RobustnessResult, meta: Mapping[str, Any]) -> str:
-    """``report.md``: the budget, the cascade table and the notes."""
-    lines = [f"# Robustness of {meta.get('model', 'the model')}", "",
-             f"{result.norm} eps {result.eps:g} on {result.n} inputs of "
-             f"{meta.get('dataset', 'the dataset')} (seed {meta.get('seed')}). An input is "
-             "robust only if it is classified correctly and no attack below fools it; each "
-             "attack runs on the inputs still robust, from the clean images.", "",
-             cascade_table(result), ""]
+def render_markdown(result: RobustnessResult, meta: Mapping[str, Any], *,
+                    curve: Sequence[Any] | None = None, audit: Sequence[Any] | None = None,
+                    plot: str | None = None) -> str:
+    """``report.md``: the audit's verdict, the budget, the cascade table, the notes, then the
+    robust-accuracy curve (with its ``plot`` file, if any) and one line per audit check."""
+    lines = [f"# Robustness of {meta.get('model', 'the model')}", ""]
+    if audit:
+        from advforge.eval.audit import audit_lines, audit_summary
+
+        lines += [f"**{audit_summary(list(audit))}** (see Gradient-masking audit below)", ""]
+    lines += [f"{result.norm} eps {result.eps:g} on {result.n} inputs of "
+              f"{meta.get('dataset', 'the dataset')} (seed {meta.get('seed')}). An input is "
+              "robust only if it is classified correctly and no attack below fools it; each "
+              "attack runs on the inputs still robust, from the clean images.", "",
+              cascade_table(result), ""]
     lines += [f"- {note}" for note in [*result.notes, *meta.get("warnings", [])]]
+    if curve:
+        from advforge.eval.curve import curve_table
+
+        lines += ["", "## Robust accuracy against eps", "",
+                  "An input fooled at some eps counts as fooled at every larger eps (the balls "
+                  "are nested), so the curve never rises.", "", curve_table(curve), ""]
+        lines += [f"![robust accuracy against eps]({plot})", ""] if plot else []
+    if audit:
+        lines += ["", "## Gradient-masking audit", "",
+                  "Sanity checks of Carlini et al. (2019), each run alone on every input; a "
+                  "FLAG is a reason to distrust the robust accuracy above.", "",
+                  *audit_lines(list(audit))]
     return "\n".join(lines).rstrip() + "\n"
