@@ -112,7 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="result JSON (default under benchmarks/results)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--smoke", action="store_true",
-                   help="one epoch on 64 images, 8 test images, tiny attacks: the pipeline only")
+                   help="one epoch on 64 images (vanilla: 512), 8 test images, tiny "
+                        "attacks: checks the pipeline only")
     p.add_argument("--fresh", action="store_true", help="measure (and craft) every cell again")
     args = p.parse_args(argv)
     if args.smoke:

@@ -23,18 +23,26 @@ from advforge.errors import AdvforgeError  # noqa: E402
 ARCHS = ("model_a", "model_b")
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One --smoke run for both vanilla models (Model B shipped, Model A trained)."""
-    tmp = tmp_path_factory.mktemp("aigan_defended")
-    argv = ["--smoke", "--archs", ",".join(ARCHS), "--work", str(tmp / "work"),
-            "--out", str(tmp / "out.json")]
+def test_smoke_pipeline(tmp_path: Path, capsys: pytest.CaptureFixture,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One --smoke run for both vanilla models (Model B shipped, Model A trained), checked
+    in turn (one test, so that pytest-xdist runs the pipeline once)."""
+    argv = ["--smoke", "--archs", ",".join(ARCHS), "--work", str(tmp_path / "work"),
+            "--out", str(tmp_path / "out.json")]
     assert aigan_defended.main(argv) == 0
-    return {"argv": argv, "out": tmp / "out.json", "record": json.loads(
-        (tmp / "out.json").read_text())}
+    smoke = {"argv": argv, "out": tmp_path / "out.json", "record": json.loads(
+        (tmp_path / "out.json").read_text())}
+    for sub in ("retrained", "results"):
+        (tmp_path / sub).mkdir()
+    check_every_cell_is_a_rate_beside_the_paper(smoke)
+    check_every_model_records_the_command_that_made_it(smoke)
+    check_a_second_run_keeps_every_cell(smoke, capsys)
+    check_a_retrained_defense_is_measured_again(smoke, tmp_path / "retrained", capsys)
+    check_other_settings_are_refused_before_any_work(smoke, capsys)
+    check_the_readme_table_renders_from_the_json(smoke, tmp_path / "results", monkeypatch)
 
 
-def test_every_cell_is_a_rate_beside_the_paper(smoke: dict) -> None:
+def check_every_cell_is_a_rate_beside_the_paper(smoke: dict) -> None:
     record = smoke["record"]
     assert record["smoke"] and record["defenses"] == list(aigan_defended.DEFENSES)
     for arch in ARCHS:
@@ -55,7 +63,7 @@ def test_every_cell_is_a_rate_beside_the_paper(smoke: dict) -> None:
     assert record["paper"]["model_b"]["fgsm-at"]["aigan"] == 20.94  # Table V, MNIST
 
 
-def test_every_model_records_the_command_that_made_it(smoke: dict) -> None:
+def check_every_model_records_the_command_that_made_it(smoke: dict) -> None:
     b = smoke["record"]["results"]["model_b"]["models"]
     a = smoke["record"]["results"]["model_a"]["models"]
     assert smoke["record"]["results"]["model_b"]["shipped"]
@@ -75,7 +83,7 @@ def test_every_model_records_the_command_that_made_it(smoke: dict) -> None:
             assert 0.0 <= models[defense]["clean_accuracy"] <= 1.0
 
 
-def test_a_second_run_keeps_every_cell(smoke: dict, capsys: pytest.CaptureFixture) -> None:
+def check_a_second_run_keeps_every_cell(smoke: dict, capsys: pytest.CaptureFixture) -> None:
     before = smoke["out"].read_text()
     capsys.readouterr()
     assert aigan_defended.main(smoke["argv"]) == 0
@@ -84,7 +92,7 @@ def test_a_second_run_keeps_every_cell(smoke: dict, capsys: pytest.CaptureFixtur
     assert smoke["out"].read_text() == before
 
 
-def test_a_retrained_defense_is_measured_again(smoke: dict, tmp_path: Path,
+def check_a_retrained_defense_is_measured_again(smoke: dict, tmp_path: Path,
                                                capsys: pytest.CaptureFixture) -> None:
     record = json.loads(smoke["out"].read_text())
     record["results"]["model_b"]["models"]["pgd-at"]["sha256"] = "other weights"
@@ -125,13 +133,13 @@ def test_the_real_commands_add_only_seed_out_quiet_and_static_archs() -> None:
     assert aigan_defended.run_dir(args, "model_b", "aigan") == Path("w/mnist5k/model_b/aigan")
 
 
-def test_other_settings_are_refused_before_any_work(smoke: dict,
+def check_other_settings_are_refused_before_any_work(smoke: dict,
                                                     capsys: pytest.CaptureFixture) -> None:
     assert aigan_defended.main([*smoke["argv"], "--cw-n", "2"]) == 2
     assert "cw_n" in capsys.readouterr().err
 
 
-def test_the_readme_table_renders_from_the_json(smoke: dict, tmp_path: Path,
+def check_the_readme_table_renders_from_the_json(smoke: dict, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copy(smoke["out"], tmp_path / tables.AIGAN_DEFENDED)
     monkeypatch.setattr(tables, "RESULTS", tmp_path)
