@@ -242,6 +242,85 @@ def transfer() -> str:
                      *TRANSFER_MODELS.values(), "JSON"], rows)
 
 
+AIGAN_DEFENDED = "aigan_defended_mnist5k.json"
+ARCH_LABELS = {"model_a": "Model A", "model_b": "Model B"}
+DEFENSE_LABELS = {"fgsm-at": "FGSM-AT (Adv.)", "ensemble-at": "ensemble AT (Ens.)",
+                  "pgd-at": "PGD-AT (Iter.Adv)"}
+
+
+def ours_paper(ours: float | None, paper: float | None) -> str:
+    """``ours (paper)`` where the paper has a figure; ours a fraction, the paper's percent."""
+    return pct(ours) if paper is None else f"{pct(ours)} ({paper_pct(paper)})"
+
+
+def aigan_defended() -> str:
+    """AI-GAN's Table V: success of examples crafted on the vanilla model, judged on its
+    defended versions; the vanilla model's white-box success beside."""
+    if not (RESULTS / AIGAN_DEFENDED).is_file():
+        return "_No committed measurement yet._"
+    data = load(AIGAN_DEFENDED)
+    header, columns = ["attack"], []
+    for arch in data["results"]:
+        name = ARCH_LABELS.get(arch, arch)
+        header.append(f"{name} vanilla, white-box")
+        columns.append((arch, None))
+        for defense in data["defenses"]:
+            header.append(f"{name} {DEFENSE_LABELS.get(defense, defense)}")
+            columns.append((arch, defense))
+
+    def cell(arch: str, defense: str | None, attack: str) -> str:
+        r = data["results"][arch]
+        if defense is None:
+            return pct(r.get("crafted", {}).get(attack, {}).get("whitebox_success"))
+        paper = data["paper"].get(arch, {}).get(defense, {}).get(attack)
+        return ours_paper(r.get("cells", {}).get(defense, {}).get(attack, {}).get("success"),
+                          paper)
+
+    rows = [[spec["label"], *(cell(a, d, attack) for a, d in columns), cite(AIGAN_DEFENDED)]
+            for attack, spec in data["attacks"].items()]
+    clean = [pct(data["results"][a]["models"].get(d or "vanilla", {}).get("clean_accuracy"))
+             for a, d in columns]
+    rows.append([f"clean accuracy (first {data['n']:,} test images)", *clean,
+                 cite(AIGAN_DEFENDED)])
+    return markdown([*header, "JSON"], rows)
+
+
+DEFENSE_ROWS = {"A": "standard (A)", "B": "PGD-AT (B)", "C": "adversarial networks (C)",
+                "EAT": "ensemble AT (EAT)"}
+DEFENSE_COLUMNS = {"clean": "No Noise", "fgs": "FGS", "pgd10": "PGD-10",
+                   "cascade": "cascade worst case", **{
+                       f"{kind}({s}')": f"{kind}({s}')" for s in "ABC" for kind in ("FGS", "PGD")}}
+
+
+def defense_files() -> list[str]:
+    """The committed ``defense_tables.py`` results (not its --smoke files)."""
+    return sorted(p.name for p in RESULTS.glob("defense_tables_*.json")
+                  if not p.name.endswith("-smoke.json"))
+
+
+def defense_tables() -> str:
+    """Wang & Yu's Tables 1 and 4, one table per committed file: ours (paper)."""
+    names = defense_files()
+    if not names:
+        return "_No committed measurement yet._"
+    parts = []
+    for name in names:
+        data = load(name)
+        paper = data.get("paper") or {}
+        rows = []
+        for key, label in DEFENSE_ROWS.items():
+            row = data["rows"].get(key)
+            if row is None:
+                continue
+            ours = {**row, **row.get("blackbox", {})}
+            rows.append([label, *(ours_paper(ours.get(c), paper.get(key, {}).get(c))
+                                  for c in DEFENSE_COLUMNS), cite(name)])
+        parts.append(f"**`{data['dataset']}`, `{data['arch']}`, eps {data['eps']:g}, first "
+                     f"{data['n']:,} test images**\n\n"
+                     + markdown(["training", *DEFENSE_COLUMNS.values(), "JSON"], rows))
+    return "\n\n".join(parts)
+
+
 # ---------------------------------------------------------------- README.md's headline table
 
 def epochs(record: dict[str, Any], part: str) -> str:
@@ -295,13 +374,17 @@ TABLES: dict[str, Callable[[], str]] = {
     "headline": headline, "classifiers": classifiers, "attack-speed": attack_speed,
     "aigan-whitebox": whitebox, "aigan-blackbox": blackbox, "aigan-timing": timing,
     "substitute-selection": selection, "substitute-transfer": transfer,
+    "aigan-defended": aigan_defended, "defense-tables": defense_tables,
 }
 
 
 def cited_files() -> list[str]:
-    """Every result file a table row names (the classifier file only when it exists)."""
-    names = ["attack_speed.json", TRANSFER, *SELECTION,
+    """Every result file a table row names (the classifier, Table V and defense-table files
+    only when they exist)."""
+    names = ["attack_speed.json", TRANSFER, *SELECTION, *defense_files(),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
+    if (RESULTS / AIGAN_DEFENDED).is_file():
+        names.append(AIGAN_DEFENDED)
     return sorted(set(names))
 
 
