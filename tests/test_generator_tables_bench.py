@@ -71,7 +71,8 @@ def test_a_rerun_reuses_the_trained_generators(smoke) -> None:
 
 
 @pytest.mark.parametrize("bad", [["--variants", "ae9"], ["--targets", "D"],
-                                 ["--tables", "7"], ["--g-epochs", "0"]])
+                                 ["--tables", "7"], ["--g-epochs", "0"],
+                                 ["--dataset", "no-such-set"]])
 def test_bad_options_fail_before_training(tmp_path, capsys, bad) -> None:
     out = tmp_path / "out.json"
     code = generator_tables.main(["--smoke", "--dataset", "mnist5k", "--work",
