@@ -118,15 +118,19 @@ def command(args: argparse.Namespace, name: str) -> list[str]:
 
 def ensure_trained(args: argparse.Namespace, name: str) -> dict[str, Any]:
     """Train model ``name`` unless it is done; resume it when it was interrupted."""
-    run = model_dir(args, name)
     if name == "EAT":
         ensure_trained(args, "A")
-    argv = command(args, name)
+    return train_run(command(args, name), model_dir(args, name), name)
+
+
+def train_run(argv: list[str], run: Path, name: str) -> dict[str, Any]:
+    """Run ``advforge ARGV`` (writing ``run``) unless it finished; add ``--resume`` when it was
+    interrupted. Returns the command and the run's test accuracy and seconds."""
     record = {"command": "advforge " + " ".join(argv)}
     if (run / "model.safetensors").is_file():
         return {**record, **_metrics(run)}
     if (run / "train_state.safetensors").is_file():
-        argv.append("--resume")
+        argv = [*argv, "--resume"]
     start = time.perf_counter()
     code = advforge_main(argv)
     if code != 0:
