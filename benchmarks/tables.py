@@ -370,18 +370,34 @@ def headline() -> str:
     return markdown(["measurement", "advforge", "beside it", "paper (MNIST)", "JSON"], rows)
 
 
+APGD_AGREEMENT = "apgd_agreement_mnist5k.json"
+
+
+def apgd_agreement() -> str:
+    data = load(APGD_AGREEMENT)
+    rows = []
+    for name, r in data["rows"].items():
+        rows.append([name, f"{data['n']} (clean {pct(data['clean_accuracy'])})",
+                     pct(r["ours"]["robust_accuracy"]), pct(r["theirs"]["robust_accuracy"]),
+                     secs(r["ours"]["seconds_median"]), secs(r["theirs"]["seconds_median"]),
+                     f"{r['time_ratio']:.2f}", cite(APGD_AGREEMENT)])
+    return markdown(["attack (100 steps)", "images", "robust acc. ours", "torchattacks",
+                     "ours", "torchattacks", "time ratio", "JSON"], rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "headline": headline, "classifiers": classifiers, "attack-speed": attack_speed,
     "aigan-whitebox": whitebox, "aigan-blackbox": blackbox, "aigan-timing": timing,
     "substitute-selection": selection, "substitute-transfer": transfer,
     "aigan-defended": aigan_defended, "defense-tables": defense_tables,
+    "apgd-agreement": apgd_agreement,
 }
 
 
 def cited_files() -> list[str]:
     """Every result file a table row names (the classifier, Table V and defense-table files
     only when they exist)."""
-    names = ["attack_speed.json", TRANSFER, *SELECTION, *defense_files(),
+    names = ["attack_speed.json", APGD_AGREEMENT, TRANSFER, *SELECTION, *defense_files(),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
     if (RESULTS / AIGAN_DEFENDED).is_file():
         names.append(AIGAN_DEFENDED)
