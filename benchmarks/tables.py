@@ -385,19 +385,38 @@ def apgd_agreement() -> str:
                      "ours", "torchattacks", "time ratio", "JSON"], rows)
 
 
+ROBUSTNESS = "robustness_pgd-at_model_b_mnist5k.json"
+
+
+def robustness() -> str:
+    """``advforge robustness`` on the PGD-AT Model B: each step of the cascade."""
+    data = load(ROBUSTNESS)
+    rows = [["clean", NONE, pct(data["clean_accuracy"]), NONE, cite(ROBUSTNESS)]]
+    for step in data["attacks"]:
+        hyper = step["hyper"]
+        budget = hyper.get("n_queries", hyper.get("steps"))
+        unit = "queries" if "n_queries" in hyper else "steps"
+        rows.append([f"{step['attack']} ({budget} {unit})", str(step["added"]),
+                     pct(step["robust_accuracy"]), secs(step["seconds"]), cite(ROBUSTNESS)])
+    rows.append(["worst case", NONE, pct(data["robust_accuracy"]), NONE, cite(ROBUSTNESS)])
+    return markdown([f"`mnist5k` PGD-AT Model B, eps {data['eps']:g}, first {data['n']} "
+                     "test images", "newly fooled", "robust accuracy", "time", "JSON"], rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "headline": headline, "classifiers": classifiers, "attack-speed": attack_speed,
     "aigan-whitebox": whitebox, "aigan-blackbox": blackbox, "aigan-timing": timing,
     "substitute-selection": selection, "substitute-transfer": transfer,
     "aigan-defended": aigan_defended, "defense-tables": defense_tables,
-    "apgd-agreement": apgd_agreement,
+    "apgd-agreement": apgd_agreement, "robustness": robustness,
 }
 
 
 def cited_files() -> list[str]:
     """Every result file a table row names (the classifier, Table V and defense-table files
     only when they exist)."""
-    names = ["attack_speed.json", APGD_AGREEMENT, TRANSFER, *SELECTION, *defense_files(),
+    names = ["attack_speed.json", APGD_AGREEMENT, ROBUSTNESS, TRANSFER, *SELECTION,
+             *defense_files(),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
     if (RESULTS / AIGAN_DEFENDED).is_file():
         names.append(AIGAN_DEFENDED)
