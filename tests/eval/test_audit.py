@@ -128,3 +128,14 @@ def test_a_cascade_from_other_inputs_is_refused(quad_batch):
     result = robust_cascade(model, x[:8], y[:8], eps=EPS, attacks=["apgd_ce"])
     with pytest.raises(InputError, match="same inputs"):
         masking_audit(model, x, y, eps=EPS, cascade_result=result, config=CFG)
+
+
+def test_accuracy_differences_are_exact_counts():
+    """One input in 100 is exactly 1 point: the strict < 1 point rule must see it."""
+    from advforge.eval.audit import _acc
+
+    a = torch.zeros(100, dtype=torch.bool)
+    a[:94] = True
+    b = a.clone()
+    b[94] = True
+    assert abs(_acc(b) - _acc(a)) >= 0.01
