@@ -124,22 +124,34 @@ class Square(Attack):
                 x_adv[todo], queries[todo] = self._run(model, x[todo], y[todo], t, generator)
         return x_adv, queries
 
-    def _run(self, model, x, y, target, generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Algorithm 1 on inputs the model still classifies right (see :meth:`search`)."""
-        lo, hi = (x - self.eps).clamp(min=0.0), (x + self.eps).clamp(max=1.0)
+    def _start(self, x: torch.Tensor, generator) -> torch.Tensor:
+        """The initial point: vertical stripes of +-eps (Sec. 3.1)."""
         stripes = _signs((x.shape[0], x.shape[1], 1, x.shape[3]), x, generator)
-        best = (x + self.eps * stripes).clamp(0.0, 1.0)  # vertical stripes, Sec. 3.1
+        return (x + self.eps * stripes).clamp(0.0, 1.0)
+
+    def _propose(self, x: torch.Tensor, best: torch.Tensor, live: torch.Tensor, p: float,
+                 generator) -> torch.Tensor:
+        """Candidates for the ``live`` rows: one square of side sqrt(p H W) moved to a corner
+        of the eps-box (Algorithm 1)."""
+        h, w = x.shape[2:]
+        side = min(max(round(math.sqrt(p * h * w)), 1), h, w)
+        delta = _square(x, side, self.eps, generator)[live]  # drawn for all: reproducible
+        x_live = x[live]
+        lo, hi = (x_live - self.eps).clamp(min=0.0), (x_live + self.eps).clamp(max=1.0)
+        return torch.min(torch.max(best[live] + delta, lo), hi)
+
+    def _run(self, model, x, y, target, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The random search on inputs the model still classifies right (see :meth:`search`):
+        keep a candidate when it lowers the loss or fools the model."""
+        best = self._start(x, generator)
         gap, loss = _scores(model, best, y, target)
         queries = torch.ones(len(x), dtype=torch.long, device=x.device)
-        h, w = x.shape[2:]
         for i in range(self.n_queries - 1):
             live = (gap >= 0).nonzero().squeeze(1)
             if not len(live):
                 break
             p = p_schedule(i, self.n_queries, self.p_init, self.rescale_schedule)
-            side = min(max(round(math.sqrt(p * h * w)), 1), h, w)
-            delta = _square(x, side, self.eps, generator)[live]  # drawn for all: reproducible
-            cand = torch.min(torch.max(best[live] + delta, lo[live]), hi[live])
+            cand = self._propose(x, best, live, p, generator)
             t = None if target is None else target[live]
             g, l_new = _scores(model, cand, y[live], t)
             better = (l_new < loss[live]) | (g < 0)

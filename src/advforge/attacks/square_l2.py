@@ -28,11 +28,10 @@ import math
 from typing import ClassVar
 
 import torch
-from torch import nn
 
 from advforge.attacks.hyper import check_int, check_range
 from advforge.attacks.registry import ATTACKS
-from advforge.attacks.square import Square, _scores, _signs, p_schedule
+from advforge.attacks.square import Square, _signs
 from advforge.errors import InputError
 from advforge.utils.validate import check_eps
 
@@ -106,8 +105,10 @@ class SquareL2(Square):
                 delta[:, :, top : top + s, left : left + s] += self._pattern(x, s, generator)
         return (x + self.eps * delta / _l2(delta)).clamp(0.0, 1.0)
 
-    def _propose(self, x: torch.Tensor, best: torch.Tensor, p: float, generator) -> torch.Tensor:
-        """One Algorithm 3 proposal for every row of ``x`` (the windows shared by all)."""
+    def _propose(self, x: torch.Tensor, best: torch.Tensor, live: torch.Tensor, p: float,
+                 generator) -> torch.Tensor:
+        """One Algorithm 3 proposal for every ``live`` row (the windows shared by all)."""
+        x, best = x[live], best[live]
         c, h, w = x.shape[1:]
         s = max(round(math.sqrt(p * h * w)), 3)
         s = min(s + 1 - s % 2, h, w)
@@ -127,20 +128,3 @@ class SquareL2(Square):
         delta[:, :, t1 : t1 + s, l1 : l1 + s] = new
         return (x + self.eps * delta / _l2(delta)).clamp(0.0, 1.0)
 
-    def _run(self, model: nn.Module, x, y, target, generator) -> tuple[torch.Tensor, torch.Tensor]:
-        best = self._start(x, generator)
-        gap, loss = _scores(model, best, y, target)
-        queries = torch.ones(len(x), dtype=torch.long, device=x.device)
-        for i in range(self.n_queries - 1):
-            live = (gap >= 0).nonzero().squeeze(1)
-            if not len(live):
-                break
-            p = p_schedule(i, self.n_queries, self.p_init, self.rescale_schedule)
-            cand = self._propose(x[live], best[live], p, generator)
-            t = None if target is None else target[live]
-            g, l_new = _scores(model, cand, y[live], t)
-            better = (l_new < loss[live]) | (g < 0)
-            keep = live[better]
-            best[keep], gap[keep], loss[keep] = cand[better], g[better], l_new[better]
-            queries[live] += 1
-        return best, queries
