@@ -1,0 +1,58 @@
+"""benchmarks/defense_tables.py and benchmarks/advnet_schedule.py end to end on tiny data:
+every model is trained by its advforge command, every cell is measured, and a second run
+keeps what the first measured."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import advnet_schedule  # noqa: E402
+import defense_tables  # noqa: E402
+
+
+def test_defense_tables_smoke_measures_every_row_and_keeps_it(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    argv = ["--smoke", "--work", str(tmp_path / "work"), "--out", str(out), "--n", "16",
+            "--rows", "A,C,EAT", "--surrogates", "A'"]
+    assert defense_tables.main(argv) == 0
+    record = json.loads(out.read_text())
+    assert set(record["rows"]) == {"A", "C", "EAT"}
+    for name, row in record["rows"].items():
+        for column in ("clean", "fgs", "pgd10", "cascade"):
+            assert 0.0 <= row[column] <= 1.0, (name, column)
+        assert set(row["blackbox"]) == {"FGS(A')", "PGD(A')"}
+        # the cascade's worst case is never above any of its attacks' robust accuracy
+        assert row["cascade"] <= min(s["robust_accuracy"] for s in row["cascade_steps"])
+        assert record["models"][name]["command"].startswith("advforge ")
+    assert "--static-models" in record["models"]["EAT"]["command"]
+    mtime = out.stat().st_mtime_ns
+    assert defense_tables.main(argv) == 0  # nothing new: every row is kept as it was
+    assert json.loads(out.read_text())["rows"] == record["rows"]
+    assert out.stat().st_mtime_ns >= mtime
+
+
+def test_advnet_schedule_smoke_records_each_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    argv = ["--smoke", "--epochs", "2", "--every", "1", "--n", "16", "--work",
+            str(tmp_path / "work"), "--out", str(out), "--variant", "each=",
+            "--variant", "half=--g-updates 2"]
+    assert advnet_schedule.main(argv) == 0
+    record = json.loads(out.read_text())
+    variants = record["variants"]
+    assert variants["half"]["flags"] == ["--g-updates", "2"]
+    # 64 training images are one mini-batch per epoch: D updates on every batch, or every 2nd
+    assert [c["d_updates"] for c in variants["each"]["checkpoints"]] == [1, 2]
+    assert [c["d_updates"] for c in variants["half"]["checkpoints"]] == [1, 1]
+    for entry in variants.values():
+        assert [c["epoch"] for c in entry["checkpoints"]] == [1, 2]
+        for c in entry["checkpoints"]:
+            assert all(0.0 <= c[k] <= 1.0 for k in ("clean", "g_noise", "fgs", "pgd10"))
+    assert advnet_schedule.main(argv) == 0  # every checkpoint is kept, nothing re-trained
+    assert json.loads(out.read_text())["variants"] == variants
+    with pytest.raises(SystemExit, match="was measured with flags"):
+        advnet_schedule.main([*argv[:-1], "half=--g-updates 3"])
