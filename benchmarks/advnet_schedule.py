@@ -26,7 +26,6 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 
