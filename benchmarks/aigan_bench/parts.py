@@ -82,7 +82,7 @@ def part_timing(ctx: Context) -> dict[str, Any]:
     attacks = {
         "fgsm": (create_attack("fgsm", eps=eps), n),
         "pgd20": (pgd_spec(eps, 20, 2.5 * eps / 20), n),
-        "cw_l2": (create_attack("cw_l2"), min(args.cw_n, n)),
+        "cw_l2": (create_attack("cw_l2", **_cw_steps(args)), min(args.cw_n, n)),
         "advgan": (load_attacker(ctx.advgan()[0]).to(ctx.device), n),
         "aigan": (load_attacker(aigan_dir).to(ctx.device), n),
     }
@@ -96,6 +96,7 @@ def part_timing(ctx: Context) -> dict[str, Any]:
                       "success": float(hit.sum() / correct[:m].sum().clamp_min(1))}
     rows["aigan_over_pgd20"] = rows["aigan"]["seconds"] / rows["pgd20"]["seconds"]
     rows["aigan"]["config"] = trained_with(aigan_dir)
+    rows["cw_l2"].update(_cw_steps(args))  # a lowered --cw-steps stays on its figure
     rows["n"] = n
     return rows
 
@@ -141,6 +142,14 @@ def _success_split(ctx: Context, attacker: Any, local: torch.nn.Module) -> dict[
     return out
 
 
+def _cw_steps(args: Any, linf: bool = False) -> dict[str, int]:
+    """``--cw-steps`` as C&W keyword arguments (none: the attacks' defaults). L-inf C&W also
+    caps its total iterations, kept at its default's five rounds of ``steps``."""
+    if args.cw_steps is None:
+        return {}
+    return {"steps": args.cw_steps, **({"max_iterations": 5 * args.cw_steps} if linf else {})}
+
+
 def _transfer_baselines(ctx: Context, local: torch.nn.Module) -> dict[str, Any]:
     """FGSM, PGD (both losses) and C&W crafted on f_d and judged on the target, targeted and
     untargeted, on the first --transfer-n test images."""
@@ -152,7 +161,7 @@ def _transfer_baselines(ctx: Context, local: torch.nn.Module) -> dict[str, Any]:
                 "pgd": pgd_spec(eps, ctx.args.pgd_steps, 0.01),
                 "pgd_ce": create_attack("pgd", eps=eps, steps=ctx.args.pgd_steps,
                                         step_size=0.01, loss="ce", random_start=True),
-                "cw": create_attack("cw_linf", eps=eps)}
+                "cw": create_attack("cw_linf", eps=eps, **_cw_steps(ctx.args, linf=True))}
     n = ctx.args.transfer_n
     return {
         "transfer_from_local": {

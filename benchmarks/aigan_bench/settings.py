@@ -46,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timing-n", type=int, default=1000, help="examples timed in Table VI")
     p.add_argument("--cw-n", type=int, default=100,
                    help="C&W L2 is timed on this many and scaled to --timing-n")
+    p.add_argument("--cw-steps", type=int, default=None,
+                   help="optimiser steps per constant of both C&W attacks (default: their own, "
+                        "100); lowered only to smoke-test the script")
     p.add_argument("--repeats", type=int, default=3, help="timing repeats (median)")
     p.add_argument("--transfer-n", type=int, default=100,
                    help="test images for Table IV's transfer baselines (C&W costs 500 steps)")

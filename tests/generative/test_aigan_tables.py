@@ -21,7 +21,7 @@ TRANSFER = SCRIPT.with_name("substitute_transfer.py")
 SELECTION = SCRIPT.with_name("substitute_selection.py")
 TINY = ["--n-eval", "12", "--train-limit", "48", "--epochs", "1", "--advgan-epochs", "1",
         "--pgd-steps", "2", "--timing-n", "12", "--transfer-n", "6", "--cw-n", "2",
-        "--repeats", "1",
+        "--cw-steps", "5", "--repeats", "1",
         "--threads", "1", "--gan", "g_ch=4", "--gan", "d_ch=4", "--gan", "batch_size=16",
         "--gan", "pretrain_epochs=1", "--gan", "attacker_steps=1",
         "--gan", "distill_warmup_epochs=1", "--gan", "local_select_images=16",
