@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DOCUMENTS = ("README.md", "benchmarks/README.md")
 NONE = "-"
+NOTHING_YET = "_No committed measurement yet._"
 
 # Bai et al. (AI-GAN), MNIST columns, percent: Table III (AI-GAN, AdvGAN white-box) and
 # Table IV (AI-GAN black-box); Table VI (time for 1,000 attacks) as printed.
@@ -99,7 +100,7 @@ CLASSIFIERS = "classifiers_mnist5k.json"
 
 def classifiers() -> str:
     if not (RESULTS / CLASSIFIERS).is_file():
-        return "_No committed measurement yet._"
+        return NOTHING_YET
     rows = [[f"`{r['arch']}`", f"`{r['dataset']}`", pct(r["test_accuracy"]),
              secs(r["train_seconds"]), f"`{r['command']}`", cite(CLASSIFIERS)]
             for r in load(CLASSIFIERS)["rows"]]
@@ -257,7 +258,7 @@ def aigan_defended() -> str:
     """AI-GAN's Table V: success of examples crafted on the vanilla model, judged on its
     defended versions; the vanilla model's white-box success beside."""
     if not (RESULTS / AIGAN_DEFENDED).is_file():
-        return "_No committed measurement yet._"
+        return NOTHING_YET
     data = load(AIGAN_DEFENDED)
     header, columns = ["attack"], []
     for arch in data["results"]:
@@ -302,7 +303,7 @@ def defense_tables() -> str:
     """Wang & Yu's Tables 1 and 4, one table per committed file: ours (paper)."""
     names = defense_files()
     if not names:
-        return "_No committed measurement yet._"
+        return NOTHING_YET
     parts = []
     for name in names:
         data = load(name)
@@ -403,12 +404,33 @@ def robustness() -> str:
                      "test images", "newly fooled", "robust accuracy", "time", "JSON"], rows)
 
 
+ADVNET_SCHEDULE = "advnet_schedule_mnist5k-d1.json"
+
+
+def advnet_schedule() -> str:
+    """Adversarial networks on ``mnist5k``: each schedule's accuracy at each checkpoint."""
+    if not (RESULTS / ADVNET_SCHEDULE).is_file():
+        return NOTHING_YET
+    data = load(ADVNET_SCHEDULE)
+    rows = []
+    for name, entry in data["variants"].items():
+        flags = " ".join(entry["flags"]) or "(recipe)"
+        for c in entry["checkpoints"]:
+            rows.append([f"{name}: `{flags}`", str(c["epoch"]), str(c["d_updates"]),
+                         secs(c["train_seconds"]), pct(c["clean"]), pct(c["g_noise"]),
+                         pct(c["fgs"]), pct(c["pgd10"]), cite(ADVNET_SCHEDULE)])
+    return markdown([f"variant (eps {data['eps']:g}, first {data['n']} test images)", "epoch",
+                     "D updates", "train time", "clean", "G's noise", "FGS", "PGD-10", "JSON"],
+                    rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "headline": headline, "classifiers": classifiers, "attack-speed": attack_speed,
     "aigan-whitebox": whitebox, "aigan-blackbox": blackbox, "aigan-timing": timing,
     "substitute-selection": selection, "substitute-transfer": transfer,
     "aigan-defended": aigan_defended, "defense-tables": defense_tables,
     "apgd-agreement": apgd_agreement, "robustness": robustness,
+    "advnet-schedule": advnet_schedule,
 }
 
 
@@ -418,8 +440,7 @@ def cited_files() -> list[str]:
     names = ["attack_speed.json", APGD_AGREEMENT, ROBUSTNESS, TRANSFER, *SELECTION,
              *defense_files(),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
-    if (RESULTS / AIGAN_DEFENDED).is_file():
-        names.append(AIGAN_DEFENDED)
+    names += [n for n in (AIGAN_DEFENDED, ADVNET_SCHEDULE) if (RESULTS / n).is_file()]
     return sorted(set(names))
 
 

@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import advnet_schedule  # noqa: E402
 import defense_tables  # noqa: E402
+import tables  # noqa: E402
 
 
 def test_defense_tables_smoke_measures_every_row_and_keeps_it(tmp_path: Path) -> None:
@@ -56,3 +57,19 @@ def test_advnet_schedule_smoke_records_each_checkpoint(tmp_path: Path) -> None:
     assert json.loads(out.read_text())["variants"] == variants
     with pytest.raises(SystemExit, match="was measured with flags"):
         advnet_schedule.main([*argv[:-1], "half=--g-updates 3"])
+
+
+def test_advnet_schedule_table_is_generated_from_its_json(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    assert tables.advnet_schedule() == tables.NOTHING_YET
+    assert tables.ADVNET_SCHEDULE not in tables.cited_files()
+    record = {"eps": 0.3, "n": 500, "variants": {"paper": {
+        "flags": ["--g-updates", "5"], "checkpoints": [
+            {"epoch": 5, "d_updates": 63, "train_seconds": 355.8, "clean": 0.898,
+             "g_noise": 0.612, "fgs": 0.326, "pgd10": 0.126}]}}}
+    (tmp_path / tables.ADVNET_SCHEDULE).write_text(json.dumps(record))
+    row = tables.advnet_schedule().splitlines()[-1]
+    assert row == ("| paper: `--g-updates 5` | 5 | 63 | 356 s | 89.80% | 61.20% | 32.60% | "
+                   "12.60% | `advnet_schedule_mnist5k-d1.json` |")
+    assert tables.ADVNET_SCHEDULE in tables.cited_files()
