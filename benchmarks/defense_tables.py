@@ -18,8 +18,10 @@ and PGD-10 crafted on each surrogate. The paper's MNIST figures sit beside ``mni
         --limit-train 20000
 
 Writes ``benchmarks/results/defense_tables_<dataset>-<arch>.json`` after every model, so a
-stopped run keeps what it measured. ``--rows`` picks models; a finished row is kept, and a
-surrogate trained later only adds its black-box columns (``--fresh`` measures all again).
+stopped run keeps what it measured. ``--rows`` picks models; a finished row is kept while its
+model's weights are unchanged (their SHA-256 is recorded), a surrogate trained later only adds
+its black-box columns, and a retrained surrogate's columns are measured again (``--fresh``
+measures everything again).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import advforge.defenses
 from advforge import attacks
 from advforge.cli import main as advforge_main
 from advforge.eval.robustness import robust_cascade, standard_attacks
+from advforge.generative.identity import weights_hash
 from advforge.utils.checkpoint import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,6 +167,23 @@ def craft(model: torch.nn.Module, kind: str, eps: float, x: torch.Tensor, y: tor
     return torch.cat(out)
 
 
+def still_valid(kept: dict[str, Any] | None, digest: str, source_hash: dict[str, str]
+                ) -> dict[str, Any] | None:
+    """The part of a measured row that still holds: none when the model was retrained (its
+    weights' hash changed), and without the black-box cells of a surrogate loaded in this run
+    whose weights differ from the ones that made them."""
+    if not kept or kept.get("model_sha256") != digest:
+        return None
+    made_by = kept.get("surrogate_sha256", {})
+
+    def current(key: str) -> bool:  # "PGD(B')" -> B'; a surrogate not loaded now stays
+        source = key[key.index("(") + 1:-1]
+        return source not in source_hash or made_by.get(source) == source_hash[source]
+
+    blackbox = {key: value for key, value in kept.get("blackbox", {}).items() if current(key)}
+    return {**kept, "blackbox": blackbox}
+
+
 def evaluate_row(args, model, x, y, transfers: dict[str, torch.Tensor],
                  kept: dict[str, Any] | None = None) -> dict[str, Any]:
     """White-box no-noise / FGS / PGD-10 / cascade and black-box accuracy of one model; the
@@ -174,7 +194,8 @@ def evaluate_row(args, model, x, y, transfers: dict[str, torch.Tensor],
     row: dict[str, Any] = {"clean": accuracy(model, x, y)}
     for kind in ("fgs", "pgd10"):
         row[kind] = accuracy(model, craft(model, kind, args.eps, x, y), y)
-    row["blackbox"] = {key: kept.get("blackbox", {}).get(key) or accuracy(model, x_adv, y)
+    done = kept.get("blackbox", {})
+    row["blackbox"] = {key: done[key] if key in done else accuracy(model, x_adv, y)
                        for key, x_adv in transfers.items()}
     if "cascade" in kept:
         return {**row, "cascade": kept["cascade"], "cascade_steps": kept["cascade_steps"],
@@ -229,22 +250,29 @@ def main(argv: list[str] | None = None) -> int:
     splits = advforge.data.load(args.dataset)
     n = min(args.n, len(splits.test))
     x, y = splits.test.x[:n], splits.test.y[:n]
-    transfers = {}
+    transfers, source_hash = {}, {}
     for source in sources:
         if source in record["models"]:
             surrogate = advforge.load_model(model_dir(args, source))
+            source_hash[source] = weights_hash(surrogate)
             for kind, label in (("fgs", "FGS"), ("pgd10", "PGD")):
                 transfers[f"{label}({source})"] = craft(surrogate, kind, args.eps, x, y)
     for name in rows:
         if name not in record["models"]:
             continue
-        kept = None if args.fresh else record["rows"].get(name)
+        model = advforge.load_model(model_dir(args, name))
+        digest = weights_hash(model)
+        kept = None if args.fresh else still_valid(record["rows"].get(name), digest,
+                                                   source_hash)
         if kept and set(transfers) <= set(kept.get("blackbox", {})):
             continue  # nothing new to measure
-        model = advforge.load_model(model_dir(args, name))
-        record["rows"][name] = evaluate_row(args, model, x, y, transfers, kept)
-        print(f"{name}: " + json.dumps({k: v for k, v in record["rows"][name].items()
-                                         if k != "cascade_steps"}), flush=True)
+        row = evaluate_row(args, model, x, y, transfers, kept)
+        row["model_sha256"] = digest
+        row["surrogate_sha256"] = {**(kept or {}).get("surrogate_sha256", {}), **source_hash}
+        record["rows"][name] = row
+        print(f"{name}: " + json.dumps({k: v for k, v in row.items()
+                                         if k not in ("cascade_steps", "surrogate_sha256")}),
+              flush=True)
         atomic_write_json(out, record)
     atomic_write_json(out, record)
     print(f"wrote {out}")

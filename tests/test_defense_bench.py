@@ -37,10 +37,24 @@ def test_defense_tables_smoke_measures_every_row_and_keeps_it(tmp_path: Path) ->
     assert out.stat().st_mtime_ns >= mtime
 
 
+def test_a_row_is_kept_only_while_its_models_are_unchanged() -> None:
+    row = {"clean": 0.9, "cascade": 0.5, "model_sha256": "m1",
+           "blackbox": {"FGS(A')": 0.0, "PGD(A')": 0.1, "FGS(B')": 0.7},
+           "surrogate_sha256": {"A'": "a1", "B'": "b1"}}
+    assert defense_tables.still_valid(row, "m1", {"A'": "a1", "B'": "b1"}) == row
+    assert defense_tables.still_valid(row, "m2", {"A'": "a1", "B'": "b1"}) is None
+    assert defense_tables.still_valid(None, "m1", {}) is None
+    # a retrained surrogate loses its cells; a surrogate not given this time keeps them
+    kept = defense_tables.still_valid(row, "m1", {"A'": "a2"})
+    assert kept["blackbox"] == {"FGS(B')": 0.7} and kept["cascade"] == 0.5
+    kept = defense_tables.still_valid(row, "m1", {"A'": "a1"})
+    assert kept["blackbox"] == {"FGS(A')": 0.0, "PGD(A')": 0.1, "FGS(B')": 0.7}
+
+
 def test_advnet_schedule_smoke_records_each_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     argv = ["--smoke", "--epochs", "2", "--every", "1", "--n", "16", "--work",
-            str(tmp_path / "work"), "--out", str(out), "--variant", "each=",
+            str(tmp_path / "work"), "--out", str(out), "--variant", "each=--g-updates 1",
             "--variant", "half=--g-updates 2"]
     assert advnet_schedule.main(argv) == 0
     record = json.loads(out.read_text())
