@@ -8,7 +8,7 @@ test images the accuracy on clean inputs, under G's own noise, white-box FGS (Eq
 PGD-10 (Eq. 11), so the robustness of each schedule can be read against the number of D
 updates and the CPU time it has had.
 
-    python benchmarks/advnet_schedule.py --dataset mnist5k --epochs 60 --every 5 \\
+    python benchmarks/advnet_schedule.py --dataset mnist5k --epochs 40 --every 5 \\
         --variant "paper=--g-updates 5 --width 64"
     python benchmarks/advnet_schedule.py --dataset mnist5k --epochs 15 --every 5 \\
         --variant "one-update=--g-updates 1 --width 16"
@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", default="mnist5k")
     p.add_argument("--arch", default="d1", help="the paper's D1 for MNIST-like data")
     p.add_argument("--eps", type=float, default=0.3)
-    p.add_argument("--epochs", type=int, default=60, help="epochs of each variant")
+    p.add_argument("--epochs", type=int, default=40, help="epochs of each variant")
     p.add_argument("--every", type=int, default=5, help="epochs between measurements")
     p.add_argument("--n", type=int, default=500, help="test images (the first n)")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",

@@ -239,10 +239,10 @@ register(Recipe(
 _ADVNET = {"batch_size": 64, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
            "weight_decay": 1e-5, "lr_gamma": 0.1, "augment": "none"}
 register(Recipe(
-    "defense", "adv-net", "mnist5k", {**_ADVNET, "epochs": 60, "lr_milestones": (40,)},
+    "defense", "adv-net", "mnist5k", {**_ADVNET, "epochs": 40, "lr_milestones": (30,)},
     "advforge defend adv-net --arch d1 --dataset mnist5k --out runs/adv-net_d1",
     None, "Wang & Yu Sec. 4.1 (G0 of width 64, lambda 1, gamma 0.01, 5 G updates of 5 steps "
-    "per D update), 60 epochs of 4,000 images"))
+    "per D update), 40 epochs of 4,000 images"))
 register(Recipe(
     "defense", "adv-net", "fashion-mnist", {**_ADVNET, "epochs": 10, "lr_milestones": (7,)},
     "advforge defend adv-net --arch d1 --dataset fashion-mnist --eps 0.1",
