@@ -128,5 +128,5 @@ def _as_classes(target: torch.Tensor | int, batch: int, device: torch.device) ->
                          f"{type(target).__name__}")
     if target.dim() == 0:
         target = target.expand(batch)
-    check_labels(target, batch)
+    check_labels(target, batch, name="target")
     return target.to(device=device, dtype=torch.long)
