@@ -22,6 +22,7 @@ _EXAMPLES = """examples:
   advforge attack --attack pgd --model runs/model_b --targets 7 --save adv.safetensors
   advforge evaluate --model runs/model_b --attacks fgsm,pgd,cw_l2 --targets all --out reports/x
   advforge robustness --model runs/model_b --dataset mnist5k --eps 0.3 --limit 1000
+  advforge influence --model runs/model_b --dataset mnist5k --index 3 --plot fi.png
   advforge demo
 """
 
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     from advforge.cli.defend import add_parser as add_defend
 
     add_defend(sub, _add_common)
+    from advforge.cli.influence import add_parser as add_influence
+
+    add_influence(sub, _add_common)
     model_commands.add_parsers(sub)
     return parser
 
@@ -130,6 +134,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from advforge.cli.defend import cmd_defend
 
         return cmd_defend(args, device, **flags)
+    if args.command == "influence":
+        from advforge.cli.influence import cmd_influence
+
+        return cmd_influence(args, device, **flags)
     if args.command == "train-classifier":
         extra = _dry_run_train_overrides(args) if args.dry_run else None
         cfg = model_commands.train_classifier_config(args, extra)

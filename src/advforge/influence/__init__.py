@@ -1,0 +1,23 @@
+"""The first-order influence (FI) measure: which pixels and which images are vulnerable.
+
+``pixel_fi(model, x, y, *, target=None) -> (B, C, H, W)`` and ``image_fi(...) -> (B,)`` are
+Eq. 1 of Shi, Shu, Zhu & Chen with the objective of their Eq. 5 (after Shu & Zhu 2019);
+``influence(...)`` returns both from one Jacobian. ``top_pixels`` and ``pixels_above`` pick
+the pixels an attack perturbs. docs/influence.md explains the measure.
+"""
+
+from advforge.influence.formulas import null_cutoff
+from advforge.influence.jacobian import logit_jacobian
+from advforge.influence.measure import Influence, image_fi, influence, pixel_fi
+from advforge.influence.select import pixels_above, top_pixels
+
+__all__ = [
+    "Influence",
+    "image_fi",
+    "influence",
+    "logit_jacobian",
+    "null_cutoff",
+    "pixel_fi",
+    "pixels_above",
+    "top_pixels",
+]
