@@ -51,11 +51,14 @@ def score_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
-def init_swarm(lo: torch.Tensor, hi: torch.Tensor, particles: int, generator) -> Swarm:
-    """Positions uniform in the box, except particle 0 at omega = 0 (the clean image, always
-    feasible, so g_best starts no worse than no perturbation); velocities zero, so the first
-    move is the pull towards g_best alone. Bests are unset (f = inf) until :func:`record`;
-    objective values are float64 (tiny probability changes must not round away).
+def init_swarm(lo: torch.Tensor, hi: torch.Tensor, particles: int, generator,
+               scale: float | None = 1.0) -> Swarm:
+    """Positions uniform in the box shrunk by ``scale`` towards omega = 0 (None: particle i
+    shrunk by i / (N - 1), from omega = 0 to the whole box), except particle 0 at omega = 0
+    (the clean image, always feasible, so g_best starts no worse than no perturbation);
+    velocities zero, so the first move is the pull towards g_best alone. Bests are unset
+    (f = inf) until :func:`record`; objective values are float64 (tiny probability changes
+    must not round away).
 
     Args:
         lo, hi: (B, 1, M) bounds with lo <= 0 <= hi.
@@ -63,6 +66,9 @@ def init_swarm(lo: torch.Tensor, hi: torch.Tensor, particles: int, generator) ->
     """
     b, _, m = lo.shape
     pos = lo + (hi - lo) * uniform((b, particles, m), lo, generator)  # (B, N, M)
+    if scale is None:  # particle i in the box shrunk by i / (N - 1): particle 0 at omega = 0
+        scale = torch.linspace(0, 1, particles, dtype=lo.dtype, device=lo.device)[:, None]
+    pos = pos * scale
     pos[:, 0] = 0.0
     inf = torch.full((b, particles), float("inf"), dtype=score_dtype(lo.device), device=lo.device)
     return Swarm(pos=pos, vel=torch.zeros_like(pos), best_pos=pos.clone(), best_f=inf,
