@@ -127,6 +127,18 @@ def test_converged_swarms_stop_being_evaluated():
     assert result.iterations.tolist() == [3, 3, 3] and len(model.calls) == 4
 
 
+def test_stop_when_met_ends_a_swarm_once_its_requirement_holds():
+    model, (x, y) = Linear44(), _linear_batch(3)
+    x[0, 0, 1, 1] = 0.95  # image 0 starts as class 2 already
+    hyper = dict(indices=[5, 9], particles=8, iters=40, tol=1e-12, patience=100)
+    slow = attacks.create("fi_pso", **hyper).run(model, x, y, target=2, generator=_seed())
+    fast = attacks.create("fi_pso", stop_when_met=True, **hyper).run(model, x, y, target=2,
+                                                                     generator=_seed())
+    assert slow.iterations.tolist() == [40, 40, 40]
+    assert fast.iterations[0] == 1 and (fast.iterations < 40).all()
+    assert (model(fast.x_adv).argmax(dim=1) == 2).all()
+
+
 def test_seeded_runs_repeat_and_seeds_differ():
     model, (x, y) = Linear44(), _linear_batch(3)
     attack = attacks.create("fi_pso", indices=[5, 9, 12], p_err=0.9, **FAST)
