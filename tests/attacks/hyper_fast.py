@@ -13,6 +13,11 @@ FAST: dict[str, dict] = {
     "cw_linf": {"steps": 5, "max_iterations": 15, "lr": 0.05},
     "lbfgs": {"search_steps": 2, "max_iter": 5},
     "square": {"n_queries": 50},
+    # fi_pso: an L0 budget of 12 of the 144 components (explicit indices, so no FI is needed);
+    # b = 0 because the toy model is so confident (logit gaps ~30) that f0 moves by ~1e-13,
+    # which any norm weight would drown, leaving x unchanged.
+    "fi_pso": {"pixels": 12, "indices": list(range(6, 144, 12)), "particles": 16, "iters": 8,
+               "b": 0.0},
     "square_l2": {"eps": 1.5, "n_queries": 50},
 }
 

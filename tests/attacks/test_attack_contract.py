@@ -50,6 +50,8 @@ def test_output_shape_dtype_range_and_budget(name, mode, toy_model, toy_batch):
         assert delta.abs().max() <= attack.eps + TOL
     elif attack.norm == "l2":
         assert flat_norm(delta, 2).max() <= attack.eps + TOL
+    elif attack.norm == "l0":
+        assert (delta.flatten(1) != 0).sum(dim=1).max() <= attack.max_pixels(x)
     else:
         assert attack.norm is None
     assert not torch.equal(x_adv, x), "the attack changed nothing on the toy batch"

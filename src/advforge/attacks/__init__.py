@@ -31,6 +31,7 @@ from advforge.attacks import (  # noqa: E402,F401
     cw_l2,
     cw_linf,
     fgsm,
+    fi_pso,
     lbfgs,
     pgd,
     square,
