@@ -25,6 +25,7 @@ from advforge.eval.metrics import (
     rate_by_class,
     summarize,
 )
+from advforge.eval.requirements import new_tally
 from advforge.eval.result import AttackResult
 from advforge.eval.runner import AttackFn, call_attack, predict
 from advforge.eval.samples import sample_grid
@@ -202,12 +203,14 @@ def _open_bar(progress: Callable[..., Any] | None, total: int, desc: str) -> Any
 @dataclasses.dataclass
 class _Run:
     """What the attack loop collects, on the CPU: predictions (M,), per-pair distances (M,)
-    by norm, adversarial images if kept, and the attack wall time."""
+    by norm, adversarial images if kept, the attack wall time, and the requirement summary of
+    an attack that checks its own (``None`` otherwise)."""
 
     pred: torch.Tensor
     dist: dict[str, torch.Tensor]
     x_adv: torch.Tensor | None
     seconds: float
+    requirements: dict[str, Any] | None = None
 
 
 def _attack_pairs(
@@ -223,8 +226,13 @@ def _attack_pairs(
     keep: bool,
     bar: Any,
 ) -> _Run:
-    """Attack the pairs batch by batch; score each batch as it comes."""
+    """Attack the pairs batch by batch; score each batch as it comes.
+
+    An attack with a ``requirements(model, x, x_adv, y, target)`` method (``fi_pso``) also has
+    each batch checked against the requirements it was made to; the flags are tallied.
+    """
     preds, advs, seconds = [], [], 0.0
+    tally = new_tally(attack)
     dists: dict[str, list[torch.Tensor]] = {k: [] for k in DISTANCE_KEYS}
     try:
         for start in range(0, source.numel(), batch_size):
@@ -235,6 +243,8 @@ def _attack_pairs(
             seconds += elapsed
             with torch.no_grad():
                 preds.append(model(x_adv).argmax(dim=1).cpu())
+            if tally is not None:
+                tally.add(attack.requirements(model, xb, x_adv, y[src], tb))
             for key, value in lp_distances(xb, x_adv).items():
                 dists[key].append(value.cpu())
             if keep:
@@ -250,6 +260,7 @@ def _attack_pairs(
         dist={k: torch.cat(v) if v else torch.empty(0) for k, v in dists.items()},
         x_adv=kept,
         seconds=seconds,
+        requirements=None if tally is None else tally.summary(),
     )
 
 
@@ -299,6 +310,7 @@ def _summarize_run(
         seconds_per_1000=1000.0 * run.seconds / m if m else None,
         robust_accuracy=(n_correct - n_success) / n if target is None else None,
         note=_note(rule, n, n_correct, n_skipped),
+        requirements=run.requirements,
         x_adv=run.x_adv,
         source_index=source.cpu() if run.x_adv is not None else None,
         target=target.cpu() if run.x_adv is not None and target is not None else None,

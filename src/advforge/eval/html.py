@@ -10,6 +10,11 @@ from typing import Any
 
 from advforge.eval import plots, tables
 from advforge.eval.metrics import SMALL_N
+from advforge.eval.requirements import (
+    REQUIREMENTS_NOTE,
+    REQUIREMENTS_TITLE,
+    requirement_lines,
+)
 from advforge.eval.result import AttackResult
 
 _CSS = """
@@ -48,6 +53,7 @@ def render_html(
     body = [f"<h1>{_e(title)}</h1>", *_warnings(meta), _run_line(meta)]
     body += ["<h2>Summary</h2>", _table(tables.summary_table(results)), _legend(results),
              _notes(results)]
+    body += _requirements(results)
     body += _per_class_sections(results, class_names)
     body += _confusion_section(results, class_names)
     body += _samples_section(samples, class_names)
@@ -127,6 +133,15 @@ def _notes(results: Sequence[AttackResult]) -> str:
         for names, note in tables.grouped_notes(results)
     )
     return f'<div class="note"><ul>{items}</ul></div>' if items else ""
+
+
+def _requirements(results: Sequence[AttackResult]) -> list[str]:
+    lines = requirement_lines(tables.unique_names(results), [r.requirements for r in results])
+    if not lines:
+        return []
+    items = "".join(f"<li>{_e(line)}</li>" for line in lines)
+    return [f"<h2>{_e(REQUIREMENTS_TITLE)}</h2>", f"<p>{_e(REQUIREMENTS_NOTE)}</p>",
+            f"<ul>{items}</ul>"]
 
 
 def _per_class_sections(

@@ -19,6 +19,11 @@ import torch
 from advforge.errors import InputError
 from advforge.eval import tables
 from advforge.eval.metrics import SMALL_N
+from advforge.eval.requirements import (
+    REQUIREMENTS_NOTE,
+    REQUIREMENTS_TITLE,
+    requirement_lines,
+)
 from advforge.eval.result import AttackResult
 from advforge.utils.checkpoint import atomic_write_json, atomic_write_text
 
@@ -82,6 +87,7 @@ def render_markdown(
     parts += [f"> **WARNING: {w}**" for w in meta.get("warnings", [])]
     parts += ["", "## Summary", "", markdown_table(results), "", *_rate_legend(results)]
     parts += _notes(results)
+    parts += _requirements(results)
     for targeted, title in (
         (True, "Per-target success (AI-GAN Table II layout)"),
         (False, "Per-true-class success (untargeted attacks)"),
@@ -116,6 +122,15 @@ def _rate_legend(results: Sequence[AttackResult]) -> list[str]:
 
 def _notes(results: Sequence[AttackResult]) -> list[str]:
     return [f"- {', '.join(names)}: {note}" for names, note in tables.grouped_notes(results)]
+
+
+def _requirements(results: Sequence[AttackResult]) -> list[str]:
+    names = tables.unique_names(results)
+    lines = requirement_lines(names, [r.requirements for r in results])
+    if not lines:
+        return []
+    return ["", f"## {REQUIREMENTS_TITLE}", "", REQUIREMENTS_NOTE, "",
+            *[f"- {line}" for line in lines]]
 
 
 def write_report(

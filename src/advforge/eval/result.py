@@ -51,6 +51,12 @@ class AttackResult:
             unknown).
         eps: the attack's budget on the [0, 1] scale, ``None`` if it has none.
         device: the device the attack ran on (``str(x.device)``).
+        requirements: for an attack made to order (one with a ``requirements`` method, e.g.
+            ``fi_pso``), the share of the ``n`` evaluated pairs meeting each customised
+            requirement: ``met`` (all at once), ``misclassified``, ``target_reached``,
+            ``p_err_met`` (probability within ``p_tol`` of ``p_err``), ``l0_met`` (at most
+            ``pixels`` components changed), each ``None`` when not asked for, and
+            ``probability_mean``; ``None`` for other attacks (and then absent from JSON).
         x_adv, source_index, target: with ``keep_adversarial=True``, the adversarial images
             (M, C, H, W) on the CPU, the index into ``x`` of each one's source and its target
             (``None`` if untargeted). Never written to JSON.
@@ -79,6 +85,7 @@ class AttackResult:
     norm: str | None = None
     eps: float | None = None
     device: str | None = None
+    requirements: dict[str, Any] | None = None
     x_adv: torch.Tensor | None = dataclasses.field(default=None, repr=False)
     source_index: torch.Tensor | None = dataclasses.field(default=None, repr=False)
     target: torch.Tensor | None = dataclasses.field(default=None, repr=False)
@@ -121,6 +128,8 @@ class AttackResult:
             if f.name in _TENSOR_FIELDS:
                 continue
             out[f.name] = getattr(self, f.name)
+        if self.requirements is None:
+            del out["requirements"]  # attacks not made to order keep their JSON as it was
         out["hyper"] = _jsonable(self.hyper)
         out["per_target"] = {str(k): v for k, v in sorted(self.per_target.items())}
         out["per_target_n"] = {str(k): v for k, v in sorted(self.per_target_n.items())}
