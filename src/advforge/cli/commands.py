@@ -122,6 +122,7 @@ def _dry_run_spec(spec: str) -> str:
 
 def cmd_attack(cfg: AttackConfig, device: torch.device, *, dry_run: bool, quiet: bool) -> int:
     from advforge.eval import evaluate, markdown_table, write_report
+    from advforge.eval.requirements import describe
 
     out = check_output_dir(cfg.out) if cfg.out else None
     if cfg.save is not None:
@@ -137,6 +138,8 @@ def cmd_attack(cfg: AttackConfig, device: torch.device, *, dry_run: bool, quiet:
                       generator=gen, keep_adversarial=cfg.save is not None,
                       progress=make_progress(quiet), attack_name=name, hyper=hyper)
     print(markdown_table([result]))
+    if result.requirements is not None:
+        print(f"requirements met, {describe(result.requirements)}")
     if cfg.save is not None:
         _save_adversarial(Path(cfg.save), result, name, hyper, cfg, splits, y)
         print(f"saved {result.n_evaluated} adversarial examples to {cfg.save}")

@@ -2,12 +2,14 @@
 
 ``pgd``                          -> attacks.create("pgd", eps=<dataset eps>)
 ``pgd:steps=40:step_size=0.01``  -> the same with hyperparameters
+``fi_pso:indices=3+17+40``       -> a list of integers (fi_pso's pixel indices)
 ``aigan=runs/aigan``             -> a learned attacker loaded from its run directory
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from advforge import attacks
@@ -15,14 +17,20 @@ from advforge.errors import InputError
 from advforge.generative.base import KINDS as LEARNED_KINDS
 from advforge.utils.validate import parse_fraction
 
+# Integers joined by '+': ':' separates a spec's pairs and ',' the specs of --attacks.
+_INT_LIST = re.compile(r"-?\d+(?:\s*\+\s*-?\d+)+")
+
 
 def parse_value(text: str) -> Any:
-    """``40`` -> int, ``0.01`` / ``8/255`` -> float, ``true`` -> bool, otherwise the string."""
+    """``40`` -> int, ``0.01`` / ``8/255`` -> float, ``true`` -> bool, ``3+17+40`` -> a list
+    of ints, otherwise the string."""
     low = text.strip().lower()
     if low in ("true", "false"):
         return low == "true"
     if low in ("none", "null"):
         return None
+    if _INT_LIST.fullmatch(low):
+        return [int(v) for v in low.split("+")]
     try:
         return int(low)
     except ValueError:
