@@ -151,6 +151,23 @@ def test_report_has_every_table3_cell_with_its_n(tuned):
     assert config["extra"]["defense"]["name"] == "fi-at"
 
 
+def test_resume_reuses_the_saved_sets(tuned, monkeypatch):
+    tmp, first = tuned
+
+    def refuse(*args, **kw):
+        raise AssertionError("Algorithm 2 ran again")
+
+    monkeypatch.setattr("advforge.defenses.influence.settings.build_adversarial_set", refuse)
+    splits = make_splits(n_train=96, n_test=40)
+    settings = settings_class("fi-at")(model=str(tmp / "orig"), fi_img=0.0, p_target=0.05,
+                                       particles=10, iters=10)
+    train = TrainConfig(arch="lenet5", dataset="quadrants", batch_size=16, augment="none",
+                        seed=0, lr=3e-3, epochs=3, out=str(tmp / "tuned"), resume=True)
+    again = defend(settings, train, splits)
+    assert again["fi_at"]["algorithm2"] == first["fi_at"]["algorithm2"]
+    assert again["fi_at"]["table3"]["original"] == first["fi_at"]["table3"]["original"]
+
+
 def test_cli_dry_run_writes_the_report(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["defend", "fi-at", "--dry-run", "--quiet", "--out", str(out)]) == 0

@@ -152,6 +152,8 @@ class FIAT(DefenseSettings):
             x_adv, y_adv, info[part] = build_adversarial_set(
                 original, *data[part], self, gen, class_targets=targets)
             sets[part] = (x_adv, y_adv)
+            logger.info("Algorithm 2 on %s: %s", part,
+                        {k: v for k, v in info[part].items() if k != "class_targets"})
         save_sets(out, sets, {"key": key, "info": info})
         return sets, info
 
