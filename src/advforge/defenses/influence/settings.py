@@ -45,6 +45,9 @@ class FIAT(DefenseSettings):
     """
 
     name: ClassVar[str] = "fi-at"
+    eps: float | None = dataclasses.field(default=None, metadata={
+        "help": "fi_pso's box: the fraction of each pixel's range it may move (default 1, "
+                "the whole [0, 1] range); not an L-inf budget"})
     model: str | None = dataclasses.field(default=None, metadata={
         "help": "trained classifier run directory to attack and fine-tune (required)"})
     fi_img: float = dataclasses.field(default=0.2, metadata={
