@@ -56,6 +56,15 @@ class DefenseSettings:
         """The training step this defense runs (``self`` must be :meth:`resolved`)."""
         raise NotImplementedError
 
+    def run(self, train: TrainConfig, splits: Any, *, device: Any = "cpu",
+            progress: bool = False,
+            log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Train under this defense (``self`` resolved and prepared): by default the shared
+        classifier loop with :meth:`objective`; a defense that does more (``fi-at``
+        fine-tunes an existing classifier and writes a report) overrides this."""
+        return fit(train, splits, device=device, progress=progress, log=log,
+                   objective=self.objective(splits, train))
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **dataclasses.asdict(self)}
 
@@ -97,5 +106,4 @@ def defend(
         raise InputError(f"settings must be a defense's settings, got {type(settings).__name__}")
     settings = settings.resolved(splits).prepare(train, splits, device=device,
                                                  progress=progress)
-    objective = settings.objective(splits, train)
-    return fit(train, splits, device=device, progress=progress, log=log, objective=objective)
+    return settings.run(train, splits, device=device, progress=progress, log=log)

@@ -1,0 +1,201 @@
+"""Algorithm 2 of Shi, Shu, Zhu & Chen (2020): the adversarial dataset.
+
+1. For each correctly classified image, the image-level FI of ``f = -log p_y`` (Eq. 1 with
+   omega the whole image; it equals ``(1 - p_y) / p_y`` when the logit Jacobian has full
+   rank, docs/influence.md).
+2. Keep the images with ``FI >= FI_img`` and ``P(y_target | x) >= P_target``.
+3. Attack each kept image with Algorithm 1 (``fi_pso``) towards ``y_target``, perturbing the
+   pixels whose pixel-level FI for ``f = -log p_target`` (Eq. 5) is at least ``FI_pixel``.
+
+The set holds the attacks that met their requirement (predicted as ``y_target``, within the
+L0 budget), each with its TRUE label: the examples the fine-tuned model must get right.
+
+``y_target`` defaults, per true class, to the class that class is most often misclassified as
+(Sec. 3.2, read off the confusion matrix of Fig. 8, :func:`confusion_targets`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from advforge.attacks.fi_pso import FiPSO
+from advforge.errors import InputError
+from advforge.influence import influence
+from advforge.utils.modes import model_mode
+from advforge.utils.validate import check_images, check_labels
+
+NO_CONFUSION = -1  # confusion_targets' entry for a class the model never confuses
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """(N,) predicted classes of ``model`` on ``x`` in eval mode (mode restored)."""
+    with model_mode(model, "eval"):
+        return torch.cat([model(x[i : i + batch_size]).argmax(1)
+                          for i in range(0, x.shape[0], batch_size)])
+
+
+def confusion_targets(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Per true class, the class it is most often misclassified as.
+
+    Args:
+        pred: (N,) predicted classes.
+        y: (N,) true classes.
+        num_classes: K.
+
+    Returns:
+        (K,) long: entry k is the off-diagonal argmax of row k of the confusion matrix; a tie
+        goes to the smallest class index; :data:`NO_CONFUSION` (-1) when no image of class k
+        is misclassified (the caller then falls back to each image's runner-up class).
+    """
+    counts = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    counts.index_put_((y.cpu().long(), pred.cpu().long()), torch.ones_like(y.cpu().long()),
+                      accumulate=True)
+    counts.fill_diagonal_(-1)
+    best = counts.argmax(dim=1)  # first maximum: the smallest index wins a tie
+    return torch.where(counts.max(dim=1).values > 0, best, torch.full_like(best, NO_CONFUSION))
+
+
+@dataclasses.dataclass
+class Selection:
+    """Algorithm 2, steps 1-2, per image of the input (all (N,) tensors on the CPU).
+
+    Attributes:
+        correct: classified as its true label.
+        fi: image-level FI of ``-log p_y``.
+        target: y_target (most-confused class of the true class, else the runner-up).
+        p_target: P(y_target | x).
+        passed_fi: ``correct`` and ``fi >= FI_img``.
+        passed_p: ``correct`` and ``p_target >= P_target``.
+        selected: both thresholds passed (the set X~).
+    """
+
+    correct: torch.Tensor
+    fi: torch.Tensor
+    target: torch.Tensor
+    p_target: torch.Tensor
+    passed_fi: torch.Tensor
+    passed_p: torch.Tensor
+    selected: torch.Tensor
+
+
+def select_vulnerable(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, fi_img: float,
+                      p_target: float, class_targets: torch.Tensor) -> Selection:
+    """Algorithm 2, steps 1-2: which images are attacked and towards which class.
+
+    Args:
+        model: the classifier (its mode is restored).
+        x: (N, C, H, W) images in [0, 1]; y: (N,) true labels.
+        fi_img: FI_img. p_target: P_target.
+        class_targets: (K,) y_target per true class, -1 for the runner-up class.
+    """
+    fi = influence(model, x, y)  # f = -log p_y
+    probs = fi.probs.double().cpu()
+    y = y.cpu().long()
+    correct = probs.argmax(1) == y
+    runner_up = probs.scatter(1, y[:, None], -1.0).argmax(1)
+    target = class_targets.cpu().long()[y]
+    target = torch.where(target == NO_CONFUSION, runner_up, target)
+    p_t = probs.gather(1, target[:, None]).squeeze(1)
+    image = fi.image.double().cpu()
+    passed_fi = correct & (image >= fi_img)
+    passed_p = correct & (p_t >= p_target)
+    return Selection(correct=correct, fi=image, target=target, p_target=p_t,
+                     passed_fi=passed_fi, passed_p=passed_p, selected=passed_fi & passed_p)
+
+
+def vulnerable_pixels(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                      target: torch.Tensor, fi_pixel: float) -> list[tuple[int, ...]]:
+    """Algorithm 2, step 3: per image, the flattened C*H*W components whose pixel-level FI
+    for ``f = -log p_target`` (Eq. 5) is at least ``fi_pixel``, in index order."""
+    if x.shape[0] == 0:
+        return []
+    pixel = influence(model, x, y, target=target.to(x.device)).pixel.flatten(1)
+    return [tuple(row.nonzero().flatten().tolist()) for row in (pixel >= fi_pixel).cpu()]
+
+
+def build_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: Any,
+                          generator: torch.Generator | None = None, *,
+                          class_targets: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """Algorithm 2 on ``(x, y)``: the successful fi_pso examples with their true labels.
+
+    Args:
+        model: the trained classifier (eval mode during the search; its mode is restored).
+        x: (N, C, H, W) images in [0, 1]; y: (N,) true labels.
+        settings: an :class:`advforge.defenses.influence.FIAT` (thresholds ``fi_img``,
+            ``p_target``, ``fi_pixel``; fi_pso's ``particles``, ``iters``, ``eps``, ``a``,
+            ``b``, ``stop_when_met``; ``attack_batch`` images per search).
+        generator: seeds the swarms (on ``x``'s device).
+        class_targets: (K,) y_target per true class (-1: the image's runner-up class); None
+            takes :func:`confusion_targets` of the model on ``(x, y)``.
+
+    Returns:
+        ``(x_adv, y_true, info)``: the adversarial images (M, C, H, W) and their true labels
+        (M,), on ``x``'s device; ``info`` counts the images at each step (``n``,
+        ``correct``, ``passed_fi_img``, ``passed_p_target``, ``selected``, ``no_pixels``,
+        ``attacked``, ``succeeded``), the class targets and the pixel counts m (min, median, max).
+    """
+    num_classes = int(getattr(model, "num_classes", 0)) or None
+    check_images(x, channels=getattr(model, "in_channels", None))
+    check_labels(y, x.shape[0], num_classes)
+    y = y.to(device=x.device, dtype=torch.long)
+    if class_targets is None:
+        class_targets = confusion_targets(predict(model, x), y, num_classes or int(y.max()) + 1)
+    sel = select_vulnerable(model, x, y, fi_img=settings.fi_img, p_target=settings.p_target,
+                            class_targets=class_targets)
+    idx = sel.selected.nonzero().flatten().to(x.device)
+    rows = vulnerable_pixels(model, x[idx], y[idx], sel.target[sel.selected], settings.fi_pixel)
+    keep = torch.tensor([len(r) > 0 for r in rows], dtype=torch.bool)
+    idx, rows = idx[keep.to(x.device)], [r for r in rows if r]
+    x_adv, won = _attack(model, x[idx], y[idx], sel.target.to(x.device)[idx], rows, settings,
+                         generator)
+    info = {
+        "n": int(x.shape[0]), "correct": int(sel.correct.sum()),
+        "passed_fi_img": int(sel.passed_fi.sum()), "passed_p_target": int(sel.passed_p.sum()),
+        "selected": int(sel.selected.sum()), "no_pixels": int((~keep).sum()),
+        "attacked": int(idx.numel()), "succeeded": int(won.sum()),
+        "class_targets": class_targets.tolist(),
+        "pixels": _summary([len(r) for r in rows]),
+    }
+    return x_adv[won], y[idx][won], info
+
+
+def _summary(counts: list[int]) -> dict[str, Any]:
+    """Min, median and max of the per-image pixel counts m (None when no image)."""
+    if not counts:
+        return {"min": None, "median": None, "max": None}
+    ordered = sorted(counts)
+    return {"min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1]}
+
+
+def _attack(model, x, y, target, rows, settings, generator
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """fi_pso on each image's own pixels, ``settings.attack_batch`` images per search;
+    returns (x_adv, requirement met) for every image."""
+    outs, mets = [x[:0]], [torch.zeros(0, dtype=torch.bool, device=x.device)]
+    step = settings.attack_batch
+    for s in range(0, x.shape[0], step):
+        part = slice(s, s + step)
+        attack = FiPSO(indices=tuple(rows[part]), particles=settings.particles,
+                       iters=settings.iters, eps=settings.eps if settings.eps is not None
+                       else 1.0, a=settings.a, b=settings.b,
+                       stop_when_met=settings.stop_when_met)
+        with model_mode(model, "eval"):
+            x_adv = attack(model, x[part], y[part], target=target[part], generator=generator)
+            met = attack.requirements(model, x[part], x_adv, y[part], target=target[part]).met
+        outs.append(x_adv)
+        mets.append(met.to(x.device))
+    return torch.cat(outs), torch.cat(mets)
+
+
+def check_threshold(name: str, value: object, *, upper: float | None = None) -> None:
+    """Refuse anything but a finite number >= 0 (and <= ``upper`` when given)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
+    if not ok or value < 0 or value == float("inf") or (upper is not None and value > upper):
+        bounds = f"[0, {upper:g}]" if upper is not None else "[0, inf)"
+        raise InputError(f"{name} must be a number in {bounds}, got {value!r}")

@@ -1,0 +1,98 @@
+"""Sec. 3.2: fine-tune the trained classifier on the training data plus the adversarial set.
+
+The shared classifier loop :func:`advforge.training.fit` does the work (epochs, resumable
+state, atomic safetensors + JSON checkpoints); :class:`StartFrom` makes its first epoch start
+from the original weights instead of a fresh initialisation. The adversarial sets are saved
+next to the run (``fi_at_sets.safetensors`` + ``fi_at_sets.json``) so a resumed run fine-tunes
+on exactly the same examples without repeating the swarm search.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save
+
+from advforge.data.splits import ImageSet
+from advforge.training import Objective, TrainConfig, fit
+from advforge.utils import atomic_write_bytes, atomic_write_json
+from advforge.utils.distributed import DistInfo
+
+SETS_FILE = "fi_at_sets.safetensors"
+SETS_META = "fi_at_sets.json"
+PARTS = ("train", "test")
+
+
+class StartFrom(Objective):
+    """Cross-entropy on the clean batch (the paper fine-tunes with the ordinary loss on the
+    augmented training set), starting from ``original``'s weights and normalisation.
+
+    Args:
+        original: the trained classifier (an ``ImageClassifier``).
+        settings: the defense's settings dict (recorded; a resume must match it).
+    """
+
+    name = "fi-at"
+
+    def __init__(self, original: torch.nn.Module, settings: dict[str, Any]) -> None:
+        self.original, self.settings = original, settings
+
+    def setup(self, module: torch.nn.Module, info: DistInfo) -> None:
+        module.load_state_dict(self.original.state_dict())
+        # mean / std are non-persistent buffers: the state dict does not carry them.
+        module.mean.copy_(self.original.mean)
+        module.std.copy_(self.original.std)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.settings}
+
+
+def fine_tune(original: torch.nn.Module, settings: dict[str, Any], train: TrainConfig,
+              splits: Any, x_adv: torch.Tensor, y_adv: torch.Tensor, *,
+              device: Any = "cpu", progress: bool = False, log: Any = None) -> dict[str, Any]:
+    """Train ``original``'s architecture from its weights on ``splits.train`` plus
+    ``(x_adv, y_adv)`` for ``train.epochs`` epochs; write the classifier run ``train.out``.
+
+    ``train.limit_train`` applies to the clean images only; the adversarial ones are all
+    appended. Returns :func:`advforge.training.fit`'s metrics.
+    """
+    clean = splits.train
+    n = clean.y.shape[0] if train.limit_train is None else min(train.limit_train,
+                                                               clean.y.shape[0])
+    x = torch.cat([clean.x[:n], x_adv.to(clean.x.device, clean.x.dtype)])
+    y = torch.cat([clean.y[:n], y_adv.to(clean.y.device, clean.y.dtype)])
+    augmented = copy.copy(splits)  # a DatasetSplits or any object with the same attributes
+    augmented.train = ImageSet(x, y)
+    train = dataclasses.replace(train, limit_train=None)
+    return fit(train, augmented, device=device, progress=progress, log=log,
+               objective=StartFrom(original, settings))
+
+
+def save_sets(out: Path, sets: dict[str, tuple[torch.Tensor, torch.Tensor]],
+              meta: dict[str, Any]) -> None:
+    """Write both adversarial sets (tensors first, the JSON that completes them last)."""
+    tensors = {}
+    for part, (x, y) in sets.items():
+        tensors[f"{part}.x"] = x.detach().cpu().contiguous()
+        tensors[f"{part}.y"] = y.detach().cpu().contiguous()
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / SETS_FILE, save(tensors))
+    atomic_write_json(out / SETS_META, meta)
+
+
+def load_sets(out: Path, key: dict[str, Any]
+              ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], dict[str, Any]] | None:
+    """The saved sets when they were made with the same ``key`` (settings, model, data),
+    else None."""
+    if not (out / SETS_META).is_file() or not (out / SETS_FILE).is_file():
+        return None
+    meta = json.loads((out / SETS_META).read_text())
+    if meta.get("key") != json.loads(json.dumps(key)):
+        return None
+    tensors = load_file(str(out / SETS_FILE))
+    return {p: (tensors[f"{p}.x"], tensors[f"{p}.y"]) for p in PARTS}, meta

@@ -1,0 +1,190 @@
+"""fi-at: Algorithm 2's selection and targets, the adversarial set, fine-tuning and the
+Table 3 report (Shi, Shu, Zhu & Chen 2020, Sec. 2.4 and 3.2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from cli_helpers import cli_fails
+from quadrants import make_splits
+from torch import nn
+
+import advforge
+from advforge.cli import main
+from advforge.defenses import defend, settings_class
+from advforge.defenses.influence import (
+    CELLS,
+    FIAT,
+    NO_CONFUSION,
+    build_adversarial_set,
+    confusion_targets,
+    select_vulnerable,
+)
+from advforge.errors import InputError
+from advforge.models.wrapper import ImageClassifier
+from advforge.training import TrainConfig, fit
+
+PRETRAINED = str(Path(advforge.__file__).parent / "pretrained" / "mnist5k_model_b")
+SCALE = 10.0  # logits = SCALE * x: class k's logit is pixel k
+
+
+def linear_model() -> ImageClassifier:
+    """4 classes on 1x2x2 images, logit k = 10 x_k: probabilities set by hand, full rank."""
+    layer = nn.Linear(4, 4, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(SCALE * torch.eye(4))
+    return ImageClassifier(nn.Sequential(nn.Flatten(), layer), 0.0, 1.0, num_classes=4,
+                           in_channels=1).eval()
+
+
+def images(rows: list[list[float]]) -> torch.Tensor:
+    return torch.tensor(rows).view(-1, 1, 2, 2)
+
+
+def test_confusion_targets_take_the_most_confused_class_smallest_on_a_tie():
+    y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2, 3])
+    pred = torch.tensor([2, 2, 1, 0, 3, 0, 1, 2, 2, 3])
+    # class 0: 2 twice, 1 once -> 2; class 1: 3 and 0 once each -> 0 (tie, smaller index);
+    # classes 2 and 3 are never misclassified -> NO_CONFUSION (runner-up per image).
+    assert confusion_targets(pred, y, 4).tolist() == [2, 0, NO_CONFUSION, NO_CONFUSION]
+
+
+def test_selection_applies_each_threshold_and_the_default_targets():
+    model = linear_model()
+    x = images([[1.0, 0.9, 0.0, 0.0],    # p0 .73, p1 .27: passes P_target, FI .37 < .5
+                [1.0, 0.82, 0.95, 0.0],  # p0 .56 (FI .77), p1 .09 < .2 (p2 .34 is larger)
+                [1.0, 0.95, 0.0, 0.0],   # p0 .62 (FI .61), p1 .38: selected
+                [0.5, 0.6, 0.0, 0.0],    # misclassified: never selected
+                [1.0, 0.0, 0.0, 0.0],    # confident: neither
+                [0.0, 0.0, 0.95, 1.0]])  # class 3, runner-up 2: selected towards 2
+    y = torch.tensor([0, 0, 0, 0, 0, 3])
+    targets = torch.tensor([1, 0, 1, NO_CONFUSION])
+    sel = select_vulnerable(model, x, y, fi_img=0.5, p_target=0.2, class_targets=targets)
+    p = torch.softmax(SCALE * x.flatten(1).double(), 1)
+    torch.testing.assert_close(sel.fi, (1 - p[torch.arange(6), y]) / p[torch.arange(6), y],
+                               rtol=1e-4, atol=1e-6)  # Eq. 1 at full rank
+    assert sel.correct.tolist() == [True, True, True, False, True, True]
+    assert sel.target.tolist() == [1, 1, 1, 1, 1, 2]
+    assert sel.passed_fi.tolist() == [False, True, True, False, False, True]
+    assert sel.passed_p.tolist() == [True, False, True, False, False, True]
+    assert sel.selected.tolist() == [False, False, True, False, False, True]
+
+
+def test_the_set_holds_only_successful_examples_with_true_labels():
+    model = linear_model()
+    x = images([[1.0, 0.95, 0.0, 0.0],   # small gap to class 1: the box reaches it
+                [1.0, 0.5, 0.0, 0.0],    # large gap: eps 0.2 cannot close it
+                [0.0, 1.0, 0.0, 0.96]])  # class 1 towards 3: reachable
+    y = torch.tensor([0, 0, 1])
+    settings = FIAT(fi_img=0.0, p_target=0.0, fi_pixel=0.1, particles=16, iters=20, eps=0.2)
+    x_adv, y_adv, info = build_adversarial_set(
+        model, x, y, settings, torch.Generator().manual_seed(0),
+        class_targets=torch.tensor([1, 3, NO_CONFUSION, NO_CONFUSION]))
+    assert (info["selected"], info["attacked"], info["succeeded"]) == (3, 3, 2)
+    assert info["pixels"] == {"min": 2, "median": 2, "max": 2}  # pixels y and target only
+    assert y_adv.tolist() == [0, 1]  # the true labels, not the targets
+    assert model(x_adv).argmax(1).tolist() == [1, 3]  # each reached its target
+    assert x_adv.shape == (2, 1, 2, 2)
+
+
+def test_default_targets_come_from_the_confusion_of_the_given_split():
+    model = linear_model()
+    x = images([[1.0, 0.0, 0.98, 0.0], [0.5, 0.0, 1.0, 0.0], [1.0, 0.97, 0.0, 0.0]])
+    y = torch.tensor([0, 0, 0])  # the second is misclassified as 2: class 0 -> 2
+    settings = FIAT(fi_img=0.0, p_target=0.0, particles=8, iters=5)
+    _, _, info = build_adversarial_set(model, x, y, settings, torch.Generator().manual_seed(0))
+    assert info["class_targets"] == [2, NO_CONFUSION, NO_CONFUSION, NO_CONFUSION]
+    assert info["selected"] == 2  # both correct ones, towards 2 (not the runner-up 1)
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"fi_img": -0.1}, "fi_img"), ({"p_target": 1.5}, "p_target"),
+    ({"fi_pixel": float("nan")}, "fi_pixel"), ({"particles": 1}, "particles"),
+    ({"b": 2.0}, "b must"), ({"model": "/no/such/run"}, "/no/such/run"),
+])
+def test_bad_settings_are_refused(kw, message):
+    with pytest.raises(InputError, match=message):
+        FIAT(**kw)
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """A lenet5 trained one epoch on the quadrants, then fi-at with a small swarm."""
+    tmp = tmp_path_factory.mktemp("fi_at")
+    splits = make_splits(n_train=96, n_test=40)
+    base = {"arch": "lenet5", "dataset": "quadrants", "batch_size": 16, "augment": "none",
+            "seed": 0, "lr": 3e-3}
+    fit(TrainConfig(**base, epochs=1, out=str(tmp / "orig")), splits)
+    settings = settings_class("fi-at")(model=str(tmp / "orig"), fi_img=0.0, p_target=0.05,
+                                       particles=10, iters=10)
+    metrics = defend(settings, TrainConfig(**base, epochs=2, out=str(tmp / "tuned")), splits)
+    return tmp, metrics
+
+
+def test_fine_tuning_raises_accuracy_on_the_adversarial_sets(tuned):
+    _, metrics = tuned
+    info, table = metrics["fi_at"]["algorithm2"], metrics["fi_at"]["table3"]
+    assert info["train"]["succeeded"] >= 20 and info["test"]["succeeded"] >= 10
+    assert table["original"]["adv_train"]["accuracy"] == 0.0  # every example fools it
+    assert table["original"]["adv_test"]["accuracy"] == 0.0
+    assert table["fine_tuned"]["adv_train"]["accuracy"] >= 0.8
+    assert table["fine_tuned"]["adv_test"]["accuracy"] >= 0.6
+    assert table["fine_tuned"]["test"]["accuracy"] >= table["original"]["test"]["accuracy"] - 0.05
+
+
+def test_report_has_every_table3_cell_with_its_n(tuned):
+    tmp, metrics = tuned
+    report = json.loads((tmp / "tuned" / "fi_at.json").read_text())
+    info = report["algorithm2"]
+    n = {"adv_train": info["train"]["succeeded"], "adv_test": info["test"]["succeeded"],
+         "test": 40}
+    n["train_plus_adv_train"], n["test_plus_adv_test"] = 96 + n["adv_train"], 40 + n["adv_test"]
+    for row in ("original", "fine_tuned"):
+        assert set(report["table3"][row]) == {cell for cell, _ in CELLS}
+        for cell, value in report["table3"][row].items():
+            assert value["n"] == n[cell], (row, cell)
+            assert value["accuracy"] == pytest.approx(value["correct"] / value["n"])
+    config = json.loads((tmp / "tuned" / "config.json").read_text())
+    assert config["extra"]["defense"]["name"] == "fi-at"
+
+
+def test_resume_reuses_the_saved_sets(tuned, monkeypatch):
+    tmp, first = tuned
+
+    def refuse(*args, **kw):
+        raise AssertionError("Algorithm 2 ran again")
+
+    monkeypatch.setattr("advforge.defenses.influence.settings.build_adversarial_set", refuse)
+    splits = make_splits(n_train=96, n_test=40)
+    settings = settings_class("fi-at")(model=str(tmp / "orig"), fi_img=0.0, p_target=0.05,
+                                       particles=10, iters=10)
+    train = TrainConfig(arch="lenet5", dataset="quadrants", batch_size=16, augment="none",
+                        seed=0, lr=3e-3, epochs=3, out=str(tmp / "tuned"), resume=True)
+    again = defend(settings, train, splits)
+    assert again["fi_at"]["algorithm2"] == first["fi_at"]["algorithm2"]
+    assert again["fi_at"]["table3"]["original"] == first["fi_at"]["table3"]["original"]
+
+
+def test_cli_dry_run_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["defend", "fi-at", "--dry-run", "--quiet", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "fi_at.json").read_text())
+    assert set(report["table3"]["fine_tuned"]) == {cell for cell, _ in CELLS}
+    assert report["algorithm2"]["train"]["attacked"] > 0
+    assert "fi_at.json" in printed
+
+
+@pytest.mark.parametrize("argv,mentions", [
+    ([], "--model"),
+    (["--model", "/no/such/run"], "/no/such/run"),
+    (["--model", PRETRAINED, "--p-target", "1.5"], "p_target"),
+    (["--dry-run", "--fi-img", "-1"], "fi_img"),
+])
+def test_cli_bad_input_is_one_line(tmp_path, capsys, argv, mentions):
+    cli_fails(["defend", "fi-at", "--out", str(tmp_path / "o"), *argv], capsys,
+              mentions=mentions)
+    assert not (tmp_path / "o").exists()
