@@ -16,8 +16,7 @@ from advforge.cli.configs import AttackConfig, DataOptions, EvalConfig, parse_ta
 from advforge.cli.options import config_to_yaml
 from advforge.cli.runtime import (
     check_dataset_matches,
-    check_model_fits,
-    dry_run_model,
+    load_model_and_splits,
     load_splits,
     make_progress,
     resolve_targets,
@@ -49,26 +48,10 @@ def _prepare(cfg: DataOptions, device: torch.device, dry_run: bool, out: Path | 
         ``(splits, model, x, y, eps, warnings)``; ``warnings`` lists the one-line dataset
         mismatch warnings already printed to stderr (for the report).
     """
-    from advforge.models import load_model
-
-    splits = load_splits(cfg.dataset, cfg.data_dir, dry_run)
-    warnings = []
-    if cfg.model is not None:
-        model = load_model(cfg.model).to(device)
-        message = check_dataset_matches(run_config(cfg.model), splits, f"model {cfg.model}")
-        warnings += [message] if message else []
-    elif dry_run:
-        model = dry_run_model(splits, out or Path("runs/dry-run"), device, cfg.seed)
-    else:
-        from advforge.errors import InputError
-
-        raise InputError("--model is required (a run directory from `advforge train-classifier`)")
-    check_model_fits(model, splits, cfg.model or "(dry-run)")
+    splits, model, warnings = load_model_and_splits(cfg, device, dry_run, out)
     x, y = take(getattr(splits, cfg.split), 64 if dry_run and cfg.limit is None else cfg.limit,
                 device)
     eps = cfg.eps if cfg.eps is not None else splits.default_eps
-    for message in warnings:
-        warn(message)
     return splits, model, x, y, eps, warnings
 
 

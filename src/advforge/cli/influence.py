@@ -77,7 +77,9 @@ def cmd_influence(args: argparse.Namespace, device: torch.device, *, dry_run: bo
     seed_everything(cfg.seed, deterministic=args.deterministic)
     plot = check_output_file(cfg.plot, ".png", flag="--plot") if cfg.plot else None
     out = check_output_dir(cfg.out) if cfg.out else None
-    splits, model, warnings = _load(cfg, device, dry_run, out)
+    from advforge.cli.runtime import load_model_and_splits
+
+    splits, model, warnings = load_model_and_splits(cfg, device, dry_run, out)
     x, y = _image(cfg, splits, device)
     result = influence(model, x, y, target=cfg.target)
     report = _report(cfg, splits, result, x, y, warnings)
@@ -85,34 +87,6 @@ def cmd_influence(args: argparse.Namespace, device: torch.device, *, dry_run: bo
     if plot is not None or out is not None:
         _write(cfg, splits, device, report, result, x, plot, out)
     return 0
-
-
-def _load(cfg: InfluenceConfig, device: torch.device, dry_run: bool,
-          out: Path | None) -> tuple[Any, Any, list[str]]:
-    """The dataset and the model (with --dry-run and no --model, a tiny one trained on the
-    synthetic data), checked against each other; dataset warnings printed."""
-    from advforge.cli.runtime import (
-        check_dataset_matches,
-        check_model_fits,
-        dry_run_model,
-        load_splits,
-        run_config,
-        warn,
-    )
-    from advforge.models import load_model
-
-    splits = load_splits(cfg.dataset, cfg.data_dir, dry_run)
-    warnings = []
-    if cfg.model is not None:
-        model = load_model(cfg.model).to(device)
-        message = check_dataset_matches(run_config(cfg.model), splits, f"model {cfg.model}")
-        warnings += [message] if message else []
-    else:  # --dry-run without --model (refused earlier otherwise)
-        model = dry_run_model(splits, out or Path("runs/dry-run"), device, cfg.seed)
-    check_model_fits(model, splits, cfg.model or "(dry-run)")
-    for message in warnings:
-        warn(message)
-    return splits, model, warnings
 
 
 def _image(cfg: InfluenceConfig, splits: Any,

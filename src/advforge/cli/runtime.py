@@ -144,3 +144,27 @@ def run_config(run_dir: str | Path) -> dict[str, Any]:
 def warn(message: str) -> None:
     """Print a warning to stderr, where it is seen even when stdout goes to a file."""
     print(f"advforge: WARNING: {message}", file=sys.stderr, flush=True)
+
+
+def load_model_and_splits(cfg: Any, device: torch.device, dry_run: bool,
+                          out: Path | None) -> tuple[Any, Any, list[str]]:
+    """The dataset ``cfg.dataset`` and the classifier run ``cfg.model``, checked against each
+    other before anything runs; with ``--dry-run`` and no model, a tiny one trained on the
+    synthetic data. Returns ``(splits, model, warnings)``, the dataset-mismatch warnings
+    already printed to stderr (for the report)."""
+    from advforge.models import load_model
+
+    splits = load_splits(cfg.dataset, cfg.data_dir, dry_run)
+    warnings = []
+    if cfg.model is not None:
+        model = load_model(cfg.model).to(device)
+        message = check_dataset_matches(run_config(cfg.model), splits, f"model {cfg.model}")
+        warnings += [message] if message else []
+    elif dry_run:
+        model = dry_run_model(splits, out or Path("runs/dry-run"), device, cfg.seed)
+    else:
+        raise InputError("--model is required (a run directory from `advforge train-classifier`)")
+    check_model_fits(model, splits, cfg.model or "(dry-run)")
+    for message in warnings:
+        warn(message)
+    return splits, model, warnings
