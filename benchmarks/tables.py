@@ -404,6 +404,32 @@ def robustness() -> str:
                      "test images", "newly fooled", "robust accuracy", "time", "JSON"], rows)
 
 
+AUDITS = {"PGD-AT Model B": "robustness_audit_pgd-at_model_b_mnist5k.json",
+          "adv-net D1": "robustness_audit_adv-net_d1_mnist5k.json"}
+
+
+def robustness_audit() -> str:
+    """The gradient-masking audit of ``advforge robustness`` on each defended model: one row
+    per check, each model's verdict and figures."""
+    reports = {name: load(file) for name, file in AUDITS.items()}
+    checks: dict[str, dict[str, Any]] = {}
+    for name, data in reports.items():
+        for check in data["audit"]:
+            checks.setdefault(check["name"], {})[name] = check
+    rows = []
+    for check, by_model in checks.items():
+        cells = []
+        for name in reports:
+            c = by_model.get(name)
+            verdict = {True: "pass", False: "**FLAG**", None: "info"}[c["passed"]] if c else NONE
+            cells.append(f"{verdict}: {c['detail']}" if c else NONE)
+        rows.append([f"`{check}`", *cells])
+    header = ["check (eps 0.3, first "
+              + "/".join(str(d["n"]) for d in reports.values()) + " test images)",
+              *(f"{name} (`{file}`)" for name, file in AUDITS.items())]
+    return markdown(header, rows)
+
+
 ADVNET_SCHEDULE = "advnet_schedule_mnist5k-d1.json"
 
 
@@ -430,7 +456,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "substitute-selection": selection, "substitute-transfer": transfer,
     "aigan-defended": aigan_defended, "defense-tables": defense_tables,
     "apgd-agreement": apgd_agreement, "robustness": robustness,
-    "advnet-schedule": advnet_schedule,
+    "advnet-schedule": advnet_schedule, "robustness-audit": robustness_audit,
 }
 
 
@@ -438,6 +464,7 @@ def cited_files() -> list[str]:
     """Every result file a table row names (the classifier, Table V and defense-table files
     only when they exist)."""
     names = ["attack_speed.json", APGD_AGREEMENT, ROBUSTNESS, TRANSFER, *SELECTION,
+             *AUDITS.values(),
              *defense_files(),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
     names += [n for n in (AIGAN_DEFENDED, ADVNET_SCHEDULE) if (RESULTS / n).is_file()]

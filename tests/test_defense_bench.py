@@ -87,3 +87,18 @@ def test_advnet_schedule_table_is_generated_from_its_json(tmp_path: Path,
     assert row == ("| paper: `--g-updates 5` | 5 | 63 | 356 s | 89.80% | 61.20% | 32.60% | "
                    "12.60% | `advnet_schedule_mnist5k-d1.json` |")
     assert tables.ADVNET_SCHEDULE in tables.cited_files()
+
+
+def test_audit_table_sets_each_models_verdict_side_by_side(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    verdicts = {"PGD-AT Model B": True, "adv-net D1": False}
+    for name, file in tables.AUDITS.items():
+        report = {"n": 500, "audit": [
+            {"name": "restarts_converged", "passed": verdicts[name], "detail": f"{name} x"},
+            {"name": "short_pgd", "passed": None, "detail": "PGD-10"}]}
+        (tmp_path / file).write_text(json.dumps(report))
+    lines = tables.robustness_audit().splitlines()
+    assert lines[2] == ("| `restarts_converged` | pass: PGD-AT Model B x | "
+                        "**FLAG**: adv-net D1 x |")
+    assert lines[3] == "| `short_pgd` | info: PGD-10 | info: PGD-10 |"
