@@ -98,12 +98,17 @@ def substitute(part: dict[str, Any]) -> str:
 CLASSIFIERS = "classifiers_mnist5k.json"
 
 
+HEADLINE_CLASSIFIERS = ("model_a", "model_b")
+
+
 def classifiers() -> str:
-    if not (RESULTS / CLASSIFIERS).is_file():
+    """Every ``classifiers_<dataset>.json`` row, ``mnist5k``'s first."""
+    files = sorted(RESULTS.glob("classifiers_*.json"), key=lambda f: (f.name != CLASSIFIERS, f.name))
+    if not files:
         return NOTHING_YET
     rows = [[f"`{r['arch']}`", f"`{r['dataset']}`", pct(r["test_accuracy"]),
-             secs(r["train_seconds"]), f"`{r['command']}`", cite(CLASSIFIERS)]
-            for r in load(CLASSIFIERS)["rows"]]
+             secs(r["train_seconds"]), f"`{r['command']}`", cite(f.name)]
+            for f in files for r in load(f.name)["rows"]]
     return markdown(["model", "dataset", "test accuracy", "training", "command", "JSON"], rows)
 
 
@@ -338,7 +343,8 @@ def headline_rows() -> list[tuple[str, str, str, str, str]]:
     if (RESULTS / CLASSIFIERS).is_file():
         rows += [(f"`{r['arch']}` on `{r['dataset']}`, test accuracy (CLI defaults)",
                   pct(r["test_accuracy"]), f"trained in {secs(r['train_seconds'])}", NONE,
-                  CLASSIFIERS) for r in load(CLASSIFIERS)["rows"]]
+                  CLASSIFIERS) for r in load(CLASSIFIERS)["rows"]
+                 if r["arch"] in HEADLINE_CLASSIFIERS]
     rows += [
         (f"AI-GAN white-box, `mnist5k` Model A, eps 0.3, {epochs(a, 'whitebox')}",
          pct(a["whitebox"]["success"]), f"PGD-100 {pct(a['pgd100']['success'])}",
@@ -450,6 +456,129 @@ def advnet_schedule() -> str:
                     rows)
 
 
+# ---------------------------------------------------------------- FI + PSO (Shi et al. 2020)
+
+def fi_pso_files() -> list[str]:
+    """``fi_pso_<dataset>_<arch>.json``, ``mnist5k`` first."""
+    return sorted((f.name for f in RESULTS.glob("fi_pso_*.json")),
+                  key=lambda n: (not n.startswith("fi_pso_mnist5k"), n))
+
+
+def fi_pso_parts(part: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(file, "dataset / arch", that part's record) for every file holding ``part``."""
+    out = []
+    for name in fi_pso_files():
+        data = load(name)
+        if part in data:
+            out.append((name, f"`{data['dataset']}` {data['arch']}", data[part]))
+    return out
+
+
+def fi_pso_measure() -> str:
+    """The FI measure: its speed and how image FI relates to confidence."""
+    rows = []
+    for name, label in ((n, lbl) for n, lbl, _ in fi_pso_parts("fi_speed")):
+        data = load(name)
+        speed = data["fi_speed"]
+        for split in ("train", "test"):
+            rel = data.get("survey", {}).get(split, {}).get("confidence_relation")
+            if rel is None:
+                continue
+            dev = rel["max_relative_deviation"]
+            rows.append([label, f"{speed['images']:,} in {secs(speed['seconds'])} "
+                         f"({speed['threads']} thread)", f"{split} ({rel['n']:,})",
+                         f"{rel['spearman']:.3f}", NONE if dev is None else f"{dev:.1e}",
+                         f"{rel['kept_by_fi']} / {rel['kept_by_confidence']}", cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["model", "both FI levels (bar 10 s)", "split (images)",
+                     "Spearman(image FI, p(true))", "largest relative gap of FI from (1-p)/p",
+                     "kept: FI >= 0.2 / p(true) <= 0.833", "JSON"], rows)
+
+
+def fi_pso_fig4() -> str:
+    """Fig. 4's nine settings, success over n images each."""
+    rows = []
+    for name, label, part in fi_pso_parts("fig4"):
+        for r in part["rows"]:
+            pixels = NONE if "median_pixels" not in r else str(r["median_pixels"])
+            rows.append([label, r["setting"]["name"], str(r["n"]), pct(r["met"]),
+                         pct(r["misclassified"]), pixels, f"{r['mean_l0']:.1f}",
+                         f"{r['mean_l2']:.2f}", secs(r["seconds_per_image"]), cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["model", "setting", "images", "requirements met", "misclassified",
+                     "median m searched", "mean L0", "mean L2", "time per image", "JSON"], rows)
+
+
+def fi_pso_speed() -> str:
+    """PSO, all pixels: seconds per image (bar 2 s at N_p = 200, T = 100)."""
+    verdict = {True: "yes", False: "**no**", None: NONE}
+    rows = [[label, f"N_p {part['particles']}, T {part['iters']}", r["setting"],
+             secs(r["seconds_per_image"]), f"{r['mean_iterations']:.0f}",
+             verdict[r["passes"]], f"{part['threads']}", cite(name)]
+            for name, label, part in fi_pso_parts("pso_speed") for r in part["rows"]]
+    if not rows:
+        return NOTHING_YET
+    return markdown(["model", "swarm", "setting (16 images batched)", "time per image",
+                     "iterations",
+                     "within 2 s", "threads", "JSON"], rows)
+
+
+def fi_pso_universality() -> str:
+    """Table 2: one P_err = 0.99 perturbation on every other class; ours (paper)."""
+    rows = []
+    for name, label, part in fi_pso_parts("universality"):
+        paper = part["paper"]
+        for split in ("train", "test"):
+            table = part[split]
+            cells = []
+            for k, v in table["per_class"].items():
+                if int(k) == table["target"]:
+                    continue
+                cells.append(f"{k}: {pct(v['misclassified'])} / {pct(v['to_target'])}")
+            total = table["total"]
+            rows.append([label, f"class {part['source_class']} image, p = "
+                         f"{part['probability']:.3f} to class {table['target']}", split,
+                         "; ".join(cells),
+                         f"{pct(total['misclassified'])} / {pct(total['to_target'])}",
+                         f"{paper_pct(paper[split]['total'][0])} / "
+                         f"{paper_pct(paper[split]['total'][1])}", cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["model", "perturbation", "split",
+                     "per true class: misclassified / to the target",
+                     "total: misclassified / to the target",
+                     "paper total (MNIST, ResNet32, to class 4)", "JSON"], rows)
+
+
+FI_AT_CELLS = (("adv_train", "Adv1"), ("train_plus_adv_train", "train + Adv1"),
+               ("adv_test", "Adv2"), ("test", "clean test"),
+               ("test_plus_adv_test", "test + Adv2"))
+
+
+def fi_pso_table3() -> str:
+    """Table 3: fine-tuning on Algorithm 2's set; ours (paper), every cell with its n."""
+    rows = []
+    for name, label, part in fi_pso_parts("table3"):
+        a2, success = part["algorithm2"], part["targeted_success"]
+        found = "; ".join(f"{p}: {a2[p]['selected']} selected, {a2[p]['succeeded']}/"
+                          f"{a2[p]['attacked']} attacked met the target "
+                          f"({pct(success[p])})" for p in ("train", "test"))
+        for model in ("original", "fine_tuned"):
+            cells = []
+            for key, title in FI_AT_CELLS:
+                cell = part["table3"][model][key]
+                theirs = part["paper"][model].get(key)
+                cells.append(f"{pct(cell['accuracy'])} (n={cell['n']:,}"
+                             + (f"; paper {paper_pct(theirs)})" if theirs is not None else ")"))
+            rows.append([label, model.replace("_", "-"), *cells,
+                         found if model == "original" else NONE, cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["model", "row", *(t for _, t in FI_AT_CELLS), "Algorithm 2", "JSON"], rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "headline": headline, "classifiers": classifiers, "attack-speed": attack_speed,
     "aigan-whitebox": whitebox, "aigan-blackbox": blackbox, "aigan-timing": timing,
@@ -457,6 +586,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "aigan-defended": aigan_defended, "defense-tables": defense_tables,
     "apgd-agreement": apgd_agreement, "robustness": robustness,
     "advnet-schedule": advnet_schedule, "robustness-audit": robustness_audit,
+    "fi-pso-measure": fi_pso_measure, "fi-pso-fig4": fi_pso_fig4, "fi-pso-speed": fi_pso_speed,
+    "fi-pso-universality": fi_pso_universality, "fi-pso-table3": fi_pso_table3,
 }
 
 
@@ -465,7 +596,7 @@ def cited_files() -> list[str]:
     only when they exist)."""
     names = ["attack_speed.json", APGD_AGREEMENT, ROBUSTNESS, TRANSFER, *SELECTION,
              *AUDITS.values(),
-             *defense_files(),
+             *defense_files(), *fi_pso_files(),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
     names += [n for n in (AIGAN_DEFENDED, ADVNET_SCHEDULE) if (RESULTS / n).is_file()]
     return sorted(set(names))

@@ -56,19 +56,30 @@ def train(arch: str, dataset: str, run_dir: Path, threads: int) -> dict:
             "passes": metrics["test_accuracy"] >= BARS.get((arch, dataset), 0.0)}
 
 
+def record_row(row: dict, threads: int) -> None:
+    """Write ``row`` into its dataset's JSON at once, replacing that architecture's earlier row
+    and keeping the others in place (recipes cite rows by index)."""
+    path = RESULTS / f"classifiers_{row['dataset']}.json"
+    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    slot = next((i for i, old in enumerate(rows) if old["arch"] == row["arch"]), None)
+    row = {**row, "threads": threads}
+    if slot is None:
+        rows.append(row)
+    else:
+        rows[slot] = row
+    record = {"benchmark": "train_classifiers",
+              "machine": platform.processor() or platform.machine(), "rows": rows}
+    atomic_write_json(path, record)
+
+
 def main() -> int:
     args = parse_args()
-    rows: dict[str, list] = {}
     for pair in args.pairs.split(","):
         arch, dataset = pair.split(":")
         row = train(arch, dataset, Path(args.runs) / f"{arch}_{dataset}", args.threads)
-        rows.setdefault(dataset, []).append(row)
         print(f"{arch} on {dataset}: {100 * row['test_accuracy']:.2f}% "
               f"(bar {100 * (row['bar'] or 0):.1f}%) in {row['train_seconds']:.0f}s", flush=True)
-    for dataset, dataset_rows in rows.items():
-        record = {"benchmark": "train_classifiers", "threads": args.threads,
-                  "machine": platform.processor() or platform.machine(), "rows": dataset_rows}
-        atomic_write_json(RESULTS / f"classifiers_{dataset}.json", record)
+        record_row(row, args.threads)
     return 0
 
 

@@ -16,12 +16,18 @@ from advforge.cli.options import add_dataclass_flags, build_config, config_to_ya
 from advforge.errors import InputError
 
 DESCRIPTION = (
-    "Compute the first-order influence (FI) of one image: the image-level FI (how much the "
-    "whole image can move the model's loss) and the pixel-level FI (which input components "
-    "are the most vulnerable to a perturbation), for f = -log p(true label) or, with "
-    "--target, f = -log p(target). Prints the top pixels; --plot draws the FI map; --out "
-    "writes influence.json and the plot.")
+    "With --index: the first-order influence (FI) of one image: the image-level FI (how much "
+    "the whole image can move the model's loss) and the pixel-level FI (which input "
+    "components are the most vulnerable to a perturbation), for f = -log p(true label) or, "
+    "with --target, f = -log p(target). Prints the top pixels; --plot draws the FI map; --out "
+    "writes influence.json, the map and the maps for every target class. Without --index: "
+    "the image-level FI of every image of the split (--limit the first N), the most "
+    "vulnerable images, and with --out survey.json, the Manhattan plot, the confusion "
+    "heatmap, FI against confidence and the target maps of the most vulnerable image.")
 PLOT = "influence.png"
+TARGET_MAPS = "target_maps.png"
+SURVEY_PLOTS = {"manhattan": "manhattan.png", "confusion": "confusion.png",
+                "confidence": "confidence.png", "target_maps": TARGET_MAPS}
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -34,9 +40,15 @@ class InfluenceConfig:
         "dataset name (advforge datasets shows which are found)"))
     data_dir: str | None = field(default=None, metadata=_help(
         "directory holding the dataset files"))
-    split: str = field(default="test", metadata=_help("split the image comes from",
-                                                      choices=["train", "test"]))
-    index: int = field(default=0, metadata=_help("index of the image in the split"))
+    split: str = field(default="test", metadata=_help(
+        "split the images come from; 'both' (without --index) surveys train and test side "
+        "by side", choices=["train", "test", "both"]))
+    index: int | None = field(default=None, metadata=_help(
+        "index of one image in the split; omit it to survey the whole split"))
+    limit: int | None = field(default=None, metadata=_help(
+        "without --index: survey only the first N images of each split"))
+    fi_img: float = field(default=0.2, metadata=_help(
+        "without --index: the FI_img threshold drawn and counted (Algorithm 2's 0.2)"))
     target: int | None = field(default=None, metadata=_help(
         "a class: measure f = -log p(target) instead of -log p(true label) (Eq. 5)"))
     top: int = field(default=10, metadata=_help("how many pixels of largest FI to list"))
@@ -49,8 +61,16 @@ class InfluenceConfig:
 
     def __post_init__(self) -> None:
         check_counts(top=self.top)
-        if self.index < 0:
+        if self.index is not None and self.index < 0:
             raise InputError(f"--index must be >= 0, got {self.index}")
+        if self.index is not None and self.split == "both":
+            raise InputError("--split both surveys whole splits: drop --index or pick one split")
+        if self.index is None and (self.plot is not None or self.target is not None):
+            raise InputError("--plot and --target describe one image: give --index too")
+        if self.limit is not None:
+            check_counts(limit=self.limit)
+        if not self.fi_img >= 0 or self.fi_img == float("inf"):
+            raise InputError(f"--fi-img must be a finite number >= 0, got {self.fi_img}")
         if self.target is not None and self.target < 0:
             raise InputError(f"--target must be a class index >= 0, got {self.target}")
         if self.plot is not None and not self.plot.endswith(".png"):
@@ -80,12 +100,16 @@ def cmd_influence(args: argparse.Namespace, device: torch.device, *, dry_run: bo
     from advforge.cli.runtime import load_model_and_splits
 
     splits, model, warnings = load_model_and_splits(cfg, device, dry_run, out)
+    if cfg.index is None:
+        from advforge.cli.influence_survey import run_survey
+
+        return run_survey(cfg, splits, model, device, warnings, out)
     x, y = _image(cfg, splits, device)
     result = influence(model, x, y, target=cfg.target)
     report = _report(cfg, splits, result, x, y, warnings)
     _print(report, splits.class_names)
     if plot is not None or out is not None:
-        _write(cfg, splits, device, report, result, x, plot, out)
+        _write(cfg, splits, device, report, result, model, x, y, plot, out)
     return 0
 
 
@@ -147,12 +171,14 @@ def _print(report: dict[str, Any], names: list[str]) -> None:
 
 
 def _write(cfg: InfluenceConfig, splits: Any, device: torch.device, report: dict[str, Any],
-           result: Any, x: torch.Tensor, plot: Path | None, out: Path | None) -> None:
-    """The PNG (to --plot and/or --out) and, with --out, influence.json and the config."""
+           result: Any, model: Any, x: torch.Tensor, y: torch.Tensor, plot: Path | None,
+           out: Path | None) -> None:
+    """The PNG (to --plot and/or --out) and, with --out, the maps of every target class,
+    influence.json and the config."""
     from advforge.cli.commands import _meta
     from advforge.cli.runtime import save_resolved_config
-    from advforge.influence import top_pixels
-    from advforge.influence.plot import fi_map_png
+    from advforge.influence import target_maps, top_pixels
+    from advforge.influence.plot import fi_map_png, target_maps_png
     from advforge.utils.checkpoint import atomic_write_bytes, atomic_write_json
 
     title = (f"label {report['true_label']}, predicted {report['prediction']}; "
@@ -165,7 +191,11 @@ def _write(cfg: InfluenceConfig, splits: Any, device: torch.device, report: dict
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out / PLOT, png)
+        atomic_write_bytes(out / TARGET_MAPS, target_maps_png(
+            x[0], result.probs[0], target_maps(model, x[0], y[0]),
+            title=f"{splits.name} {cfg.split} image {cfg.index}: pixel FI of -log p(t)"))
         atomic_write_json(out / "influence.json", {**report, "plot": PLOT,
+                                                   "target_maps": TARGET_MAPS,
                                                    "settings": dataclasses.asdict(cfg),
                                                    "meta": _meta(cfg, splits, device)})
         save_resolved_config(out, config_to_yaml(cfg))

@@ -83,6 +83,19 @@ def influence(
                      objective=c, rank_drop=torch.cat(drops))
 
 
+def target_maps(model: nn.Module, x: torch.Tensor, y: torch.Tensor | int) -> torch.Tensor:
+    """Pixel-level FI of ``f = -log p_t`` for every class t of one image (the paper's Fig. 2):
+    (K, C, H, W), computed as one batch of K copies of ``x`` (C, H, W)."""
+    if x.dim() != 3:
+        raise InputError(f"target_maps takes one (C, H, W) image, got shape {tuple(x.shape)}")
+    label = torch.as_tensor(y, device=x.device).long().reshape(1)
+    with torch.no_grad(), model_mode(model, "eval"):
+        k = int(model(x[None]).shape[1])
+    classes = torch.arange(k, device=x.device)
+    return influence(model, x[None].expand(k, *x.shape), label.expand(k),
+                     target=classes).pixel
+
+
 def pixel_fi(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
              target: torch.Tensor | int | None = None, batch_size: int = CHUNK) -> torch.Tensor:
     """(B, C, H, W) pixel-level FI: ``FI_i = (df/dx_i)^2 / G_i``, ``G_i = sum_k p_k (d log

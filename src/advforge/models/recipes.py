@@ -148,6 +148,11 @@ _classifier("model_b", "fashion-mnist", {**_FASHION, "arch_kwargs": {"dropout": 
             "Carlini & Wagner's training of this net)")
 for _arch in ("model_a", "model_c", "lenet5", "vgg13", "vgg16", "alexnet"):
     _classifier(_arch, "fashion-mnist", _FASHION, "Model B's Fashion-MNIST recipe")
+_classifier("resnet32", "fashion-mnist", {
+    "epochs": 10, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+    "weight_decay": 1e-4, "lr_milestones": (6, 8), "lr_gamma": 0.1, "augment": "shift"},
+    "He et al. 2016's SGD schedule with FI + PSO's 12.5% shifts, shortened to 10 epochs of "
+    "60,000 images")
 
 # CIFAR (50,000 training images). He et al. 2016 Sec. 4.2: SGD 0.1, momentum 0.9, decay 1e-4,
 # batch 128, lr / 10 at 32k and 48k of 64k iterations (epochs 82 and 123 of 164).

@@ -1,0 +1,404 @@
+"""FI + PSO (Shi, Shu, Zhu and Chen 2020) on our data, paper figures beside ours.
+
+Parts (``--parts``, comma-separated; default all), each written into the JSON as it finishes:
+
+* ``fi_speed``: both FI levels for the first 1,000 test images in one ``influence()`` call.
+* ``survey``: image-level FI of every image of train and test (the first ``--limit-train`` of
+  train): the relation to confidence (Sec. 2.2's measure is (1 - p_y) / p_y at full rank), the
+  Manhattan plot (Fig. 7), the confusion heatmaps (Fig. 8) and FI against confidence.
+* ``fig2``: pixel FI maps of the most vulnerable test image for every target class.
+* ``fig4``: the nine settings of Fig. 4 on the first ``--n`` correctly classified test images
+  (targeted settings skip the target's own images): m = 1, 3, 7 top-FI pixels; P_err = 0.5,
+  0.75, 0.99 and y_target = 0, 2, 4 on the pixels with FI >= 0.1 (of ``-log p`` of the
+  runner-up, resp. of the target: Eq. 5). Success = every requirement met; plus the picture
+  for one image.
+* ``pso_speed``: seconds per image of N_p = 200, T = 100 on 16 images batched, all pixels,
+  with and without the convergence test.
+* ``universality``: Table 2: the P_err = 0.99 perturbation of the Fig. 4 image (setting 6)
+  applied to every correctly classified image of the other classes.
+* ``table3``: ``advforge defend fi-at --model RUN --dataset D`` with no other flag, its
+  Algorithm 2 counts (the targeted attack's success on the selected images) and Table 3.
+
+    python benchmarks/fi_pso_tables.py --dataset mnist5k --arch model_b
+    python benchmarks/fi_pso_tables.py --dataset fashion-mnist --arch model_b \\
+        --model runs/model_b_fashion-mnist --n 100 --parts fig4,table3
+
+Writes ``benchmarks/results/fi_pso_<dataset>_<arch>.json`` and the pictures under
+``benchmarks/results/fi_pso/<dataset>_<arch>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import advforge
+from advforge import data
+from advforge.attacks.fi_pso import FiPSO
+from advforge.influence import (
+    confidence_relation,
+    influence,
+    survey,
+    target_maps,
+    universality,
+)
+from advforge.influence.plot import (
+    confidence_png,
+    confusion_png,
+    manhattan_png,
+    settings_png,
+    target_maps_png,
+)
+from advforge.models import load_model
+from advforge.utils.checkpoint import atomic_write_bytes, atomic_write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PARTS = ("fi_speed", "survey", "fig2", "fig4", "pso_speed", "universality", "table3")
+SHIPPED = {("mnist5k", "model_b"): ROOT / "src/advforge/pretrained/mnist5k_model_b"}
+FI_PIXEL = 0.1
+TARGETS = (0, 2, 4)  # Fig. 4's Perturbations 7-9 on MNIST
+
+# Shi et al.: Table 2 (MNIST rows, percent, class 4 is the target) and Table 3 (MNIST columns).
+PAPER = {
+    "table2": {
+        "train": {"misclassified": [92.9, 100, 99.3, 91.1, None, 96.0, 92.3, 100, 15.3, 99.9],
+                  "to_target": [81.1, 36.9, 55.8, 84.3, None, 75.5, 49.6, 95.3, 14.2, 68.8],
+                  "total": (87.7, 62.2)},
+        "test": {"misclassified": [91.7, 100, 99.4, 94.4, None, 97.9, 91.1, 100, 14.3, 100],
+                 "to_target": [79.7, 37.3, 58.8, 88.3, None, 78.5, 57.4, 94.8, 13.7, 75.0],
+                 "total": (87.9, 64.5)},
+    },
+    "table3": {"original": {"adv_train": 0.0, "train_plus_adv_train": 99.53, "adv_test": 0.0,
+                            "test_plus_adv_test": 98.99},
+               "fine_tuned": {"adv_train": 83.82, "train_plus_adv_train": 99.64, "adv_test": 76.92,
+                              "test_plus_adv_test": 99.26},
+               "n": {"adv_train": 136, "adv_test": 26}},
+}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--arch", default="model_b", help="the model's architecture (its label)")
+    p.add_argument("--model", default=None,
+                   help="classifier run directory (default: the shipped mnist5k Model B)")
+    p.add_argument("--parts", default=",".join(PARTS))
+    p.add_argument("--n", type=int, default=100, help="images per Fig. 4 setting")
+    p.add_argument("--particles", type=int, default=200, help="N_p")
+    p.add_argument("--iters", type=int, default=100, help="T")
+    p.add_argument("--speed-swarm", default="200,100", metavar="N_P,T",
+                   help="pso_speed: the swarm timed (the bar is set at 200,100)")
+    p.add_argument("--stop-when-met", action="store_true",
+                   help="Fig. 4: stop each swarm once its requirements are met")
+    p.add_argument("--limit-train", type=int, default=None,
+                   help="survey / universality / fi-at: the first N training images")
+    p.add_argument("--limit-test", type=int, default=None,
+                   help="every part: the first N test images (smoke runs)")
+    p.add_argument("--fi-at-flags", default="",
+                   help="extra `defend fi-at` flags (recorded; e.g. --epochs 1 for a smoke run)")
+    p.add_argument("--work", default="runs/fi_pso_tables", help="where fi-at runs go")
+    p.add_argument("--out", default=None, help="result JSON (default under benchmarks/results)")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    parts = [p for p in args.parts.split(",") if p]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise SystemExit(f"unknown parts {unknown}; choose from {list(PARTS)}")
+    model_dir = Path(args.model) if args.model else SHIPPED.get((args.dataset, args.arch))
+    if model_dir is None or not (model_dir / "config.json").is_file():
+        raise SystemExit(f"--model: no classifier run directory for {args.dataset} {args.arch}")
+    tag = f"{args.dataset}_{args.arch}"
+    out = Path(args.out) if args.out else RESULTS / f"fi_pso_{tag}.json"
+    pictures = out.parent / "fi_pso" / tag
+    record = json.loads(out.read_text()) if out.is_file() else {}
+    record.update({"benchmark": "fi_pso_tables", "dataset": args.dataset, "arch": args.arch,
+                   "model": _relative(model_dir), "advforge": advforge.__version__,
+                   "threads": torch.get_num_threads(),
+                   "machine": platform.processor() or platform.machine()})
+    model = load_model(model_dir).eval()
+    splits = data.load(args.dataset)
+    ctx = Context(args, model, model_dir, splits, pictures)
+    for part in parts:
+        start = time.perf_counter()
+        record[part] = {**PART_FUNCTIONS[part](ctx),
+                        "part_seconds": round(time.perf_counter() - start, 1)}
+        atomic_write_json(out, record)
+        print(f"{part}: done in {record[part]['part_seconds']:.0f}s -> {out}", flush=True)
+    return 0
+
+
+class Context:
+    """What every part reads: the arguments, the model, the data and the pictures' folder."""
+
+    def __init__(self, args, model, model_dir, splits, pictures: Path) -> None:
+        self.args, self.model, self.model_dir, self.splits = args, model, model_dir, splits
+        self.pictures = pictures
+        self._surveys: dict[str, Any] = {}
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        part = getattr(self.splits, name)
+        limit = self.args.limit_test if name == "test" else self.args.limit_train
+        n = len(part) if limit is None else min(limit, len(part))
+        return part.x[:n], part.y[:n].long()
+
+    def survey(self, name: str):
+        if name not in self._surveys:
+            self._surveys[name] = survey(self.model, *self.split(name))
+        return self._surveys[name]
+
+    def picture(self, name: str, png: bytes) -> str:
+        self.pictures.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.pictures / name, png)
+        return _relative(self.pictures / name)
+
+    def showcase(self) -> int:
+        """Fig. 4's image: the most vulnerable correctly classified test image whose label is
+        none of the targets (so all nine settings apply to it)."""
+        s = self.survey("test")
+        for i in s.most_vulnerable(len(s.y)).tolist():
+            if int(s.y[i]) not in TARGETS:
+                return i
+        raise SystemExit("no correctly classified test image outside the target classes")
+
+
+def _relative(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+# ---------------------------------------------------------------- the parts
+
+def part_fi_speed(ctx: Context) -> dict[str, Any]:
+    x, y = ctx.split("test")
+    x, y = x[:1000], y[:1000]
+    influence(ctx.model, x[:8], y[:8])  # warm-up
+    start = time.perf_counter()
+    influence(ctx.model, x, y)
+    seconds = time.perf_counter() - start
+    return {"images": int(len(y)), "seconds": round(seconds, 2), "bar_seconds": 10.0,
+            "threads": torch.get_num_threads(), "passes": seconds <= 10.0}
+
+
+def part_survey(ctx: Context) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("train", "test"):
+        s = ctx.survey(name)
+        out[name] = {"confidence_relation": confidence_relation(s, 0.2),
+                     "accuracy": float(s.correct.double().mean()),
+                     "confusion": s.confusion().tolist()}
+    test = ctx.survey("test")
+    correct = {n: (ctx.survey(n).fi[ctx.survey(n).correct], ctx.survey(n).y[ctx.survey(n).correct])
+               for n in ("train", "test")}
+    out["pictures"] = {
+        "manhattan": ctx.picture("fig7_manhattan.png", manhattan_png(correct, threshold=0.2)),
+        "confusion": ctx.picture("fig8_confusion.png", confusion_png(
+            {n: ctx.survey(n).confusion() for n in ("train", "test")})),
+        "confidence": ctx.picture("fi_vs_confidence.png", confidence_png(
+            test.p_true[test.correct], test.fi[test.correct], fi_img=0.2)),
+    }
+    return out
+
+
+def part_fig2(ctx: Context) -> dict[str, Any]:
+    s = ctx.survey("test")
+    i = int(s.most_vulnerable(1)[0])
+    x, y = ctx.split("test")
+    maps = target_maps(ctx.model, x[i], y[i])
+    png = target_maps_png(x[i], s.probs[i], maps, title=f"{ctx.args.dataset} test image {i} "
+                          f"(label {int(y[i])}): pixel FI of -log p(t)")
+    return {"index": i, "label": int(y[i]), "image_fi": float(s.fi[i]),
+            "probabilities": s.probs[i].tolist(),
+            "pixels_fi_at_least_0.1": (maps.flatten(1) >= FI_PIXEL).sum(1).tolist(),
+            "picture": ctx.picture("fig2_target_maps.png", png)}
+
+
+def fig4_settings() -> list[dict[str, Any]]:
+    """Perturbations 1-9 of Fig. 4."""
+    rows = [{"name": f"m={m}", "pixels": m} for m in (1, 3, 7)]
+    rows += [{"name": f"P_err={p}", "p_err": p, "fi_pixel": FI_PIXEL} for p in (0.5, 0.75, 0.99)]
+    rows += [{"name": f"target={t}", "target": t, "fi_pixel": FI_PIXEL} for t in TARGETS]
+    return rows
+
+
+def fig4_images(ctx: Context, setting: dict[str, Any], n: int) -> torch.Tensor:
+    """The first ``n`` correctly classified test images, the target's own images skipped."""
+    s = ctx.survey("test")
+    keep = s.correct.clone()
+    if "target" in setting:
+        keep &= s.y != setting["target"]
+    return keep.nonzero().flatten()[:n]
+
+
+def attack_setting(ctx: Context, setting: dict[str, Any], x: torch.Tensor, y: torch.Tensor,
+                   generator: torch.Generator, batch: int = 16) -> dict[str, Any]:
+    """One Fig. 4 setting on (x, y), ``batch`` images per search; requirements per image."""
+    args = ctx.args
+    target = None
+    if "target" in setting:
+        target = torch.full_like(y, setting["target"])
+    outs, mets, seconds, no_pixels, sizes = [], [], 0.0, 0, []
+    for s in range(0, len(y), batch):
+        xb, yb = x[s:s + batch], y[s:s + batch]
+        tb = None if target is None else target[s:s + batch]
+        kw: dict[str, Any] = {"particles": args.particles, "iters": args.iters,
+                              "stop_when_met": args.stop_when_met}
+        start = time.perf_counter()
+        if "pixels" in setting:
+            kw["pixels"] = setting["pixels"]
+        else:
+            objective = tb if tb is not None else _runner_up(ctx.model, xb, yb)
+            fi = influence(ctx.model, xb, yb, target=objective).pixel.flatten(1)
+            rows = [tuple(r.nonzero().flatten().tolist()) for r in fi >= setting["fi_pixel"]]
+            # an image without a pixel above the threshold keeps its single most influential
+            no_pixels += sum(1 for r in rows if not r)
+            rows = [r or (int(f.argmax()),) for r, f in zip(rows, fi)]
+            sizes += [len(r) for r in rows]
+            kw["indices"] = tuple(rows)
+        attack = FiPSO(p_err=setting.get("p_err"), **kw)
+        x_adv = attack(ctx.model, xb, yb, target=tb, generator=generator)
+        seconds += time.perf_counter() - start
+        req = attack.requirements(ctx.model, xb, x_adv, yb, target=tb)
+        outs.append(x_adv)
+        mets.append(req)
+    x_adv = torch.cat(outs)
+    met = torch.cat([r.met for r in mets])
+    delta = (x_adv - x).flatten(1)
+    l0 = (delta.abs() > 1e-6).sum(1).double()
+    summary = {
+        "n": int(len(y)), "met": float(met.double().mean()),
+        "misclassified": float(torch.cat([r.misclassified for r in mets]).double().mean()),
+        "mean_l0": float(l0.mean()), "mean_l2": float(delta.norm(dim=1).mean()),
+        "seconds_per_image": round(seconds / max(len(y), 1), 3),
+        "probability_mean": float(torch.cat([r.probability for r in mets]).mean()),
+    }
+    if sizes:
+        summary.update({"no_pixels_above": no_pixels,
+                        "median_pixels": sorted(sizes)[len(sizes) // 2]})
+    return {"summary": summary, "x_adv": x_adv, "met": met}
+
+
+def _runner_up(model, x, y) -> torch.Tensor:
+    with torch.no_grad():
+        logits = model(x)
+    return logits.scatter(1, y[:, None], float("-inf")).argmax(1)
+
+
+def part_fig4(ctx: Context) -> dict[str, Any]:
+    x_all, y_all = ctx.split("test")
+    shown = ctx.showcase()
+    generator = torch.Generator().manual_seed(ctx.args.seed)
+    rows, pictured = [], []
+    for setting in fig4_settings():
+        idx = fig4_images(ctx, setting, ctx.args.n)
+        result = attack_setting(ctx, setting, x_all[idx], y_all[idx], generator)
+        one = attack_setting(ctx, setting, x_all[shown:shown + 1], y_all[shown:shown + 1],
+                             generator)
+        with torch.no_grad():
+            probs = ctx.model(one["x_adv"]).softmax(1)[0]
+        label = (f"{setting['name']}\n{'met' if bool(one['met'][0]) else 'not met'}, "
+                 f"pred {int(probs.argmax())} ({float(probs.max()):.2f})")
+        pictured.append((label, one["x_adv"][0], probs))
+        rows.append({"setting": {k: v for k, v in setting.items()}, **result["summary"],
+                     "shown_image_met": bool(one["met"][0])})
+        print(f"  {setting['name']}: met {100 * result['summary']['met']:.1f}% of "
+              f"{result['summary']['n']}", flush=True)
+    picture = ctx.picture("fig4_settings.png", settings_png(x_all[shown], pictured))
+    return {"particles": ctx.args.particles, "iters": ctx.args.iters,
+            "stop_when_met": ctx.args.stop_when_met, "shown_index": shown,
+            "shown_label": int(y_all[shown]), "rows": rows, "picture": picture}
+
+
+def part_pso_speed(ctx: Context) -> dict[str, Any]:
+    x, y = ctx.split("test")
+    idx = ctx.survey("test").correct.nonzero().flatten()[:16]
+    x, y = x[idx], y[idx]
+    particles, iters = (int(v) for v in ctx.args.speed_swarm.split(","))
+    rows = []
+    for name, kw, target in (
+            ("untargeted, convergence test", {}, None),
+            ("untargeted, all T iterations", {"patience": 10 ** 6}, None),
+            ("target = runner-up, convergence test", {}, _runner_up(ctx.model, x, y)),
+            ("P_err 0.75, convergence test", {"p_err": 0.75}, None),
+            ("untargeted, stop_when_met", {"stop_when_met": True}, None)):
+        attack = FiPSO(particles=particles, iters=iters, **kw)
+        generator = torch.Generator().manual_seed(ctx.args.seed)
+        start = time.perf_counter()
+        result = attack.run(ctx.model, x, y, target=target, generator=generator)
+        seconds = (time.perf_counter() - start) / len(y)
+        rows.append({"setting": name, "seconds_per_image": round(seconds, 3),
+                     "mean_iterations": float(result.iterations.double().mean()),
+                     "passes": seconds <= 2.0 if (particles, iters) == (200, 100) else None})
+        print(f"  {name}: {seconds:.2f} s/image", flush=True)
+    return {"images": int(len(y)), "particles": particles, "iters": iters, "bar_seconds": 2.0,
+            "threads": torch.get_num_threads(), "rows": rows}
+
+
+def part_universality(ctx: Context) -> dict[str, Any]:
+    from advforge.influence import universal_perturbation
+
+    x_test, y_test = ctx.split("test")
+    i = ctx.showcase()
+    generator = torch.Generator().manual_seed(ctx.args.seed)
+    pert = universal_perturbation(ctx.model, x_test[i], int(y_test[i]), p_err=0.99,
+                                  generator=generator)
+    out = {"source_index": i, "source_class": int(y_test[i]), "target": pert.target,
+           "probability": pert.probability, "met": pert.met,
+           "paper": {**PAPER["table2"], "note": "MNIST, ResNet32, target 4"}}
+    for name in ("train", "test"):
+        x, y = ctx.split(name)
+        table = universality(ctx.model, pert.delta, x, y, target=pert.target,
+                             source_class=int(y_test[i]))
+        out[name] = table.to_dict()
+    return out
+
+
+def part_table3(ctx: Context) -> dict[str, Any]:
+    from advforge.cli import main as advforge_main
+
+    run = Path(ctx.args.work) / f"fi-at_{ctx.args.dataset}_{ctx.args.arch}"
+    argv = ["defend", "fi-at", "--model", str(ctx.model_dir), "--dataset", ctx.args.dataset,
+            "--out", str(run), "--quiet"]
+    for flag, limit in (("--limit-train", ctx.args.limit_train),
+                        ("--limit-test", ctx.args.limit_test)):
+        if limit is not None:
+            argv += [flag, str(limit)]
+    argv += shlex.split(ctx.args.fi_at_flags)
+    if (run / "config.json").is_file() and (run / "fi_at.json").is_file():
+        pass  # finished earlier: read it
+    else:
+        if run.exists():
+            argv.append("--resume")
+        code = advforge_main(argv)
+        if code:
+            raise SystemExit(f"advforge {' '.join(argv)} exited with {code}")
+    report = json.loads((run / "fi_at.json").read_text())
+    info = report["algorithm2"]
+    success = {p: (info[p]["succeeded"] / info[p]["attacked"] if info[p]["attacked"] else None)
+               for p in info}
+    config = json.loads((run / "config.json").read_text())
+    return {"command": "advforge " + " ".join(a for a in argv if a not in ("--quiet",)),
+            "algorithm2": info, "targeted_success": success, "table3": report["table3"],
+            "paper": {**PAPER["table3"], "note": "MNIST, ResNet32, percent"},
+            "fine_tune_seconds": config.get("metrics", {}).get("train_seconds")}
+
+
+PART_FUNCTIONS = {"fi_speed": part_fi_speed, "survey": part_survey, "fig2": part_fig2,
+                  "fig4": part_fig4, "pso_speed": part_pso_speed,
+                  "universality": part_universality, "table3": part_table3}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""benchmarks/fi_pso_tables.py end to end on a slice of mnist5k with the shipped Model B:
+every part lands in the JSON, the pictures exist, and tables.py renders every FI + PSO table
+from it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import fi_pso_tables  # noqa: E402
+import tables  # noqa: E402
+
+
+def test_fi_pso_tables_smoke_writes_every_part(tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "results" / "fi_pso_mnist5k_model_b.json"
+    argv = ["--limit-train", "300", "--limit-test", "120", "--n", "3", "--particles", "6",
+            "--iters", "2", "--speed-swarm", "6,2", "--work", str(tmp_path / "work"), "--out", str(out),
+            "--fi-at-flags", "--epochs 1 --particles 4 --iters 2 --fi-img 0.001 "
+                             "--p-target 0.001"]
+    assert fi_pso_tables.main(argv) == 0
+    record = json.loads(out.read_text())
+    assert set(fi_pso_tables.PARTS) <= set(record)
+    rows = record["fig4"]["rows"]
+    assert [r["setting"]["name"] for r in rows] == [s["name"] for s in fi_pso_tables.fig4_settings()]
+    assert all(r["n"] == 3 and 0.0 <= r["met"] <= r["misclassified"] + 1e-12 for r in rows[:3])
+    assert all(r["mean_l0"] <= r["setting"]["pixels"] for r in rows[:3])  # the L0 budget holds
+    for r in rows[6:]:
+        assert record["fig4"]["shown_label"] != r["setting"]["target"]
+    relation = record["survey"]["test"]["confidence_relation"]
+    assert relation["n"] == 120 and relation["spearman"] < -0.9  # FI falls as p(true) rises
+    table3 = record["table3"]
+    assert table3["table3"]["original"]["test"]["n"] == 120
+    assert table3["algorithm2"]["test"]["n"] == 120
+    for part in ("survey", "fig2", "fig4"):
+        pictures = record[part].get("pictures", {"one": record[part].get("picture")})
+        for name in pictures.values():
+            path = Path(name) if Path(name).is_absolute() else fi_pso_tables.ROOT / name
+            assert path.read_bytes().startswith(b"\x89PNG"), name
+    monkeypatch.setattr(tables, "RESULTS", out.parent)
+    for name in ("fi-pso-measure", "fi-pso-fig4", "fi-pso-speed", "fi-pso-universality",
+                 "fi-pso-table3"):
+        text = tables.TABLES[name]()
+        assert "fi_pso_mnist5k_model_b.json" in text, name
