@@ -530,20 +530,18 @@ def fi_pso_universality() -> str:
     rows = []
     for name, label, part in fi_pso_parts("universality"):
         paper = part["paper"]
-        for split in ("train", "test"):
-            table = part[split]
-            cells = []
-            for k, v in table["per_class"].items():
-                if int(k) == table["target"]:
-                    continue
-                cells.append(f"{k}: {pct(v['misclassified'])} / {pct(v['to_target'])}")
-            total = table["total"]
-            rows.append([label, f"class {part['source_class']} image, p = "
-                         f"{part['probability']:.3f} to class {table['target']}", split,
-                         "; ".join(cells),
-                         f"{pct(total['misclassified'])} / {pct(total['to_target'])}",
-                         f"{paper_pct(paper[split]['total'][0])} / "
-                         f"{paper_pct(paper[split]['total'][1])}", cite(name)])
+        for variant in part["variants"]:
+            for split in ("train", "test"):
+                table = variant[split]
+                cells = [f"{k}: {pct(v['misclassified'])} / {pct(v['to_target'])}"
+                         for k, v in table["per_class"].items() if int(k) != table["target"]]
+                total = table["total"]
+                rows.append([label, f"{variant['name']}: class {part['source_class']} image, "
+                             f"L2 {variant['l2']:.2f}, p = {variant['probability']:.3f} to "
+                             f"class {table['target']}", split, "; ".join(cells),
+                             f"{pct(total['misclassified'])} / {pct(total['to_target'])}",
+                             f"{paper_pct(paper[split]['total'][0])} / "
+                             f"{paper_pct(paper[split]['total'][1])}", cite(name)])
     if not rows:
         return NOTHING_YET
     return markdown(["model", "perturbation", "split",

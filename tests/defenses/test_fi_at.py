@@ -178,8 +178,18 @@ def test_cli_dry_run_writes_the_report(tmp_path, capsys):
     assert "fi_at.json" in printed
 
 
+def test_search_limit_bounds_algorithm2_but_not_table3(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["defend", "fi-at", "--dry-run", "--quiet", "--search-limit", "8",
+                 "--out", str(out)]) == 0
+    report = json.loads((out / "fi_at.json").read_text())
+    assert report["algorithm2"]["train"]["n"] == report["algorithm2"]["test"]["n"] == 8
+    assert report["table3"]["original"]["test"]["n"] > 8
+
+
 @pytest.mark.parametrize("argv,mentions", [
     ([], "--model"),
+    (["--dry-run", "--search-limit", "0"], "search_limit"),
     (["--model", "/no/such/run"], "/no/such/run"),
     (["--model", PRETRAINED, "--p-target", "1.5"], "p_target"),
     (["--dry-run", "--fi-img", "-1"], "fi_img"),
