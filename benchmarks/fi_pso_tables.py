@@ -327,19 +327,26 @@ def part_pso_speed(ctx: Context) -> dict[str, Any]:
     x, y = x[idx], y[idx]
     particles, iters = (int(v) for v in ctx.args.speed_swarm.split(","))
     rows = []
+    runner_up = _runner_up(ctx.model, x, y)
     for name, kw, target in (
             ("untargeted, convergence test", {}, None),
             ("untargeted, all T iterations", {"patience": 10 ** 6}, None),
-            ("target = runner-up, convergence test", {}, _runner_up(ctx.model, x, y)),
+            ("target = runner-up, convergence test", {}, runner_up),
             ("P_err 0.75, convergence test", {"p_err": 0.75}, None),
-            ("untargeted, stop_when_met", {"stop_when_met": True}, None)):
+            ("untargeted, stop_when_met", {"stop_when_met": True}, None),
+            ("untargeted, bfloat16 scoring", {"precision": "bfloat16"}, None),
+            ("target = runner-up, bfloat16 scoring", {"precision": "bfloat16"}, runner_up),
+            ("P_err 0.75, bfloat16 scoring", {"p_err": 0.75, "precision": "bfloat16"}, None)):
         attack = FiPSO(particles=particles, iters=iters, **kw)
         generator = torch.Generator().manual_seed(ctx.args.seed)
         start = time.perf_counter()
         result = attack.run(ctx.model, x, y, target=target, generator=generator)
         seconds = (time.perf_counter() - start) / len(y)
+        req = attack.requirements(ctx.model, x, result.x_adv, y, target=target)
         rows.append({"setting": name, "seconds_per_image": round(seconds, 3),
                      "mean_iterations": float(result.iterations.double().mean()),
+                     "met": float(req.met.double().mean()),
+                     "mean_l2": float((result.x_adv - x).flatten(1).norm(dim=1).mean()),
                      "passes": seconds <= 2.0 if (particles, iters) == (200, 100) else None})
         print(f"  {name}: {seconds:.2f} s/image", flush=True)
     return {"images": int(len(y)), "particles": particles, "iters": iters, "bar_seconds": 2.0,

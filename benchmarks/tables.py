@@ -516,12 +516,13 @@ def fi_pso_speed() -> str:
     verdict = {True: "yes", False: "**no**", None: NONE}
     rows = [[label, f"N_p {part['particles']}, T {part['iters']}", r["setting"],
              secs(r["seconds_per_image"]), f"{r['mean_iterations']:.0f}",
+             pct(r.get("met")), NONE if "mean_l2" not in r else f"{r['mean_l2']:.2f}",
              verdict[r["passes"]], f"{part['threads']}", cite(name)]
             for name, label, part in fi_pso_parts("pso_speed") for r in part["rows"]]
     if not rows:
         return NOTHING_YET
     return markdown(["model", "swarm", "setting (16 images batched)", "time per image",
-                     "iterations",
+                     "iterations", "requirements met", "mean L2",
                      "within 2 s", "threads", "JSON"], rows)
 
 

@@ -229,3 +229,41 @@ def test_fi_pixels_with_the_real_influence_module():
                                                             generator=_seed())
     assert result.indices.tolist() == [[5], [5]]
     assert (model(result.x_adv).argmax(dim=1) == 2).all()
+
+
+def _conv_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3)).eval()
+
+
+def test_particles_are_scored_by_a_private_channels_last_copy():
+    """On a CPU a conv net is scored in channels-last layout (faster, same logits up to
+    rounding); the caller's model keeps its layout, dtype and weights."""
+    model = _conv_net()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(5, 1, 6, 6, generator=_seed())
+    scorer = FiPSO()._scorer(model, x)
+    assert scorer is not model
+    assert scorer[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(scorer(x), model(x), atol=1e-5)
+    bf16 = FiPSO(precision="bfloat16")._scorer(model, x)
+    assert bf16[0].weight.dtype == torch.bfloat16
+    assert torch.allclose(bf16(x.bfloat16()).float(), model(x), atol=0.1)
+    assert model[0].weight.is_contiguous() and model[0].weight.dtype == torch.float32
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert FiPSO()._scorer(Linear44(), torch.rand(2, 1, 4, 4)).__class__ is Linear44
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_every_precision_meets_an_easy_requirement_checked_in_float32(precision):
+    model, x = _conv_net(), torch.rand(6, 1, 6, 6, generator=_seed(1))
+    y = model(x).argmax(1)
+    attack = FiPSO(precision=precision, **FAST)
+    x_adv = attack(model, x, y, generator=_seed())
+    assert x_adv.dtype == torch.float32
+    assert attack.requirements(model, x, x_adv, y).met.float().mean() >= 0.8
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(InputError, match="precision"):
+        FiPSO(precision="float16")

@@ -42,11 +42,22 @@ differences in norm are the consistent part.)
 f0 is computed from float64 probabilities: in float32 the softmax rounds p_y to exactly 1 once
 the logit gap passes ~17 (16% of mnist5k test digits on Model B), where f0 would be flat and
 the swarm blind.
+
+Speed. The swarm costs N_p (T + 1) forward passes per image, 20,200 at N_p = 200, T = 100:
+about 400 GFLOP per 28x28 image on Model B (19.9 MFLOP a pass), close to what a CPU core
+does at its float32 peak in 2 s. The particles are therefore scored by a private copy of the
+model (the caller's model is never changed): on a CPU in channels-last layout, which oneDNN
+runs about 1.5x faster for 4-D inputs with the same results up to float rounding, and with
+``precision="bfloat16"`` in bfloat16 (about 2x more on a CPU with AVX-512 BF16): logits then
+carry ~3 significant digits (|error| ~0.06 on Model B's logits of size ~14), enough to rank
+particles but not to hit a prescribed P_err within 0.01 reliably, so it is an opt-in and the
+requirement check always runs the caller's model in its own precision.
 """
 
 from __future__ import annotations
 
 import contextvars
+import copy
 import dataclasses
 from typing import ClassVar
 
@@ -72,6 +83,7 @@ __all__ = ["FiPSO", "PSOResult", "Requirements", "requirements_met", "P_TOL"]
 # Forward passes on one CPU thread run ~2x faster in chunks that stay in cache (chunking.py).
 CPU_CHUNK = 256
 MAX_BATCH = 8192  # candidates per forward pass otherwise: bounds activation memory
+PRECISIONS = ("float32", "bfloat16")
 
 _SINK: contextvars.ContextVar[list | None] = contextvars.ContextVar("fi_pso_sink", default=None)
 
@@ -109,6 +121,8 @@ class FiPSO(Attack):
             (f0 = 0, or |p - P_err| <= 0.01): faster, at the price of larger perturbations.
         chunk_size: candidates per forward pass; None: all of them (at most 8192), or 256 on
             a single-threaded CPU, where cache-sized chunks run faster.
+        precision: "float32" (the model as given) or "bfloat16" (particles scored by a
+            bfloat16 copy: faster, coarser; module docstring).
     """
 
     name: ClassVar[str] = "fi_pso"
@@ -132,6 +146,7 @@ class FiPSO(Attack):
     patience: int = 10
     stop_when_met: bool = False
     chunk_size: int | None = None
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         if self.pixels is not None:
@@ -154,6 +169,7 @@ class FiPSO(Attack):
         if self.init_scale is not None:
             check_range(self.init_scale, "init_scale", 0.0, 1.0 + 1e-12)
         check_choice(self.boundary, "boundary", pso.BOUNDARIES)
+        check_choice(self.precision, "precision", PRECISIONS)
         check_int(self.patience, "patience")
         if not isinstance(self.stop_when_met, bool):
             raise InputError(f"stop_when_met must be true or false, got {self.stop_when_met!r}")
@@ -197,7 +213,7 @@ class FiPSO(Attack):
 
     def perturb(self, model, x, y, *, target, generator):
         idx, valid = chosen_pixels(model, x, y, target, self.pixels, self.indices)
-        result = self._search(model, x, y, target, idx, valid, generator)
+        result = self._search(self._scorer(model, x), x, y, target, idx, valid, generator)
         sink = _SINK.get()
         if sink is not None:
             sink.append(result)
@@ -233,6 +249,24 @@ class FiPSO(Attack):
         return PSOResult(x_adv=x_adv, indices=idx.masked_fill(~valid, -1), objective=swarm.g_f,
                          iterations=iters)
 
+    def _scorer(self, model: nn.Module, x: torch.Tensor) -> nn.Module:
+        """The network that scores the particles: a private copy in channels-last layout on a
+        CPU (4-D images, a network with convolutions), cast to bfloat16 if asked; the model itself when it cannot be copied
+        or nothing would change (module docstring, "Speed")."""
+        channels_last = (x.device.type == "cpu" and x.dim() == 4
+                         and any(isinstance(m, nn.Conv2d) for m in model.modules()))
+        if not channels_last and self.precision == "float32":
+            return model
+        try:
+            scorer = copy.deepcopy(model)
+        except Exception:  # a model holding uncopyable state is scored as it is
+            return model
+        if channels_last:
+            scorer = scorer.to(memory_format=torch.channels_last)
+        if self.precision == "bfloat16":
+            scorer = scorer.to(torch.bfloat16)
+        return scorer.eval()
+
     def _met(self, swarm: pso.Swarm, rows: torch.Tensor) -> torch.Tensor:
         """Whether g_best of swarms ``rows`` meets the requirements: f0 = (f_A - b ||g||) / a
         is 0 (untargeted, targeted) or within P_TOL of P_err."""
@@ -247,6 +281,8 @@ class FiPSO(Attack):
         cand = x.flatten(1)[rows, None].expand(r, n, -1).clone()  # (R, N, C*H*W)
         cand.scatter_add_(2, idx[rows, None].expand(r, n, m), pos)
         batch = cand.view(r * n, *x.shape[1:]).clamp_(0.0, 1.0)
+        if self.precision == "bfloat16":
+            batch = batch.to(torch.bfloat16)
         with torch.no_grad():
             logits = torch.cat([model(batch[s]) for s in self._slices(r * n, x)])
         # float64 (module docstring): float32 would make f0 flat past a logit gap of ~17.
