@@ -43,6 +43,7 @@ import torch
 import advforge
 from advforge import data
 from advforge.attacks.fi_pso import FiPSO
+from advforge.generative.identity import weights_hash
 from advforge.influence import (
     confidence_relation,
     influence,
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                    "threads": torch.get_num_threads(),
                    "machine": platform.processor() or platform.machine()})
     model = load_model(model_dir).eval()
+    record["model_sha256"] = weights_hash(model)
     splits = data.load(args.dataset)
     ctx = Context(args, model, model_dir, splits, pictures)
     for part in parts:
