@@ -22,6 +22,7 @@ image both the vanilla and the defended model classify correctly
 
     python benchmarks/aigan_defended.py --threads 2
     python benchmarks/aigan_defended.py --archs model_a,model_b
+    python benchmarks/aigan_defended.py --defenses fgsm-at,pgd-at   # the others later
 
 Writes ``benchmarks/results/aigan_defended_mnist5k.json`` after every cell; a measured cell is
 kept on the next run (``--fresh`` measures all again), and a cell whose vanilla or defended
@@ -101,6 +102,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shipped", action=argparse.BooleanOptionalAction, default=True,
                    help="Model B: the shipped vanilla model and AI-GAN (advforge.pretrained) "
                         "instead of training them")
+    p.add_argument("--defenses", default=",".join(DEFENSES),
+                   help="defended versions to train and measure now (comma-separated); the "
+                        "cells of the others already in --out are kept")
     p.add_argument("--n", type=int, default=1000, help="test images (the first n)")
     p.add_argument("--cw-n", type=int, default=100,
                    help="C&W L2 runs on the first N test images (its pairs: 9 per image)")
@@ -257,7 +261,7 @@ def measure_arch(args: argparse.Namespace, arch: str, record: dict[str, Any], ou
                 row.pop(name, None)
         keep_record(models, name, entry)
     crafted: dict[str, dict[str, Any]] = {}  # per attack, crafted once for all defenses
-    for defense in DEFENSES:
+    for defense in args.defenses:
         measure_defense(args, arch, defense, (vanilla, sha), crafted, record, out, data)
 
 
@@ -317,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     archs = [a.strip() for a in args.archs.split(",") if a.strip()]
     if unknown := sorted(set(archs) - set(ARCHS)):
         print(f"error: unknown archs {unknown}; choose from {', '.join(ARCHS)}", file=sys.stderr)
+        return 2
+    args.defenses = [d.strip() for d in args.defenses.split(",") if d.strip()]
+    if unknown := sorted(set(args.defenses) - set(DEFENSES)):
+        print(f"error: unknown defenses {unknown}; choose from {', '.join(DEFENSES)}",
+              file=sys.stderr)
         return 2
     suffix = "-smoke" if args.smoke else ""
     out = Path(args.out or ROOT / "benchmarks" / "results"

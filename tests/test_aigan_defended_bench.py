@@ -104,6 +104,11 @@ def check_a_retrained_defense_is_measured_again(smoke: dict, tmp_path: Path,
     assert "crafting" not in printed  # the examples come from the --work cache
     assert printed.count("[model_b] pgd-at ") == len(ATTACKS)
     assert "fgsm-at" not in printed
+    record["results"]["model_b"]["models"]["fgsm-at"]["sha256"] = "other weights"
+    out.write_text(json.dumps(record))
+    capsys.readouterr()
+    assert aigan_defended.main([*argv, "--defenses", "pgd-at"]) == 0  # fgsm-at left alone
+    assert "[model_b] fgsm-at " not in capsys.readouterr().out
     again = json.loads(out.read_text())["results"]["model_b"]["cells"]
     before = smoke["record"]["results"]["model_b"]["cells"]["pgd-at"]
     for name, cell in again["pgd-at"].items():  # the same figures (but for the wall time)
@@ -134,6 +139,8 @@ def check_other_settings_are_refused_before_any_work(smoke: dict,
                                                     capsys: pytest.CaptureFixture) -> None:
     assert aigan_defended.main([*smoke["argv"], "--cw-n", "2"]) == 2
     assert "cw_n" in capsys.readouterr().err
+    assert aigan_defended.main([*smoke["argv"], "--defenses", "pgd-at,madry"]) == 2
+    assert "unknown defenses ['madry']" in capsys.readouterr().err
 
 
 def check_the_readme_table_renders_from_the_json(smoke: dict, tmp_path: Path,
