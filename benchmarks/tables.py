@@ -499,10 +499,12 @@ def fi_pso_measure() -> str:
 def fi_pso_fig4() -> str:
     """Fig. 4's nine settings, success over n images each."""
     rows = []
-    for name, label, part in fi_pso_parts("fig4"):
+    parts = [(n, lbl, p, "first correctly classified") for n, lbl, p in fi_pso_parts("fig4")]
+    parts += [(n, lbl, p, "largest image FI") for n, lbl, p in fi_pso_parts("fig4_vulnerable")]
+    for name, label, part, images in parts:
         for r in part["rows"]:
             pixels = NONE if "median_pixels" not in r else str(r["median_pixels"])
-            rows.append([label, r["setting"]["name"], str(r["n"]), pct(r["met"]),
+            rows.append([label, r["setting"]["name"], f"{r['n']}, {images}", pct(r["met"]),
                          pct(r["misclassified"]), pixels, f"{r['mean_l0']:.1f}",
                          f"{r['mean_l2']:.2f}", secs(r["seconds_per_image"]), cite(name)])
     if not rows:
