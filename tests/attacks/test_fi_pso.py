@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import types
 
@@ -267,3 +268,31 @@ def test_every_precision_meets_an_easy_requirement_checked_in_float32(precision)
 def test_unknown_precision_is_refused():
     with pytest.raises(InputError, match="precision"):
         FiPSO(precision="float16")
+
+
+@pytest.mark.parametrize("f0_case", ["m", "target"])
+def test_log_scale_is_zero_on_the_same_inputs_and_sees_tiny_probabilities(f0_case):
+    target = torch.tensor([2, 2, 2]) if f0_case == "target" else None
+    y = torch.tensor([0, 0, 0])
+    probs = torch.tensor([[0.1, 0.15, 0.75], [0.6, 0.1, 0.3], [1 - 2e-9, 1e-9, 1e-9]],
+                         dtype=torch.float64)
+    prob = misclassification_loss(probs, y, target, None, "prob")
+    log = misclassification_loss(probs, y, target, None, "log")
+    assert torch.equal(prob == 0, log == 0)  # the requirement holds on the same rows
+    assert log[1] == pytest.approx(math.log(0.6 / 0.3))  # either way 0.6 leads 0.3
+    # a 100x larger target probability: invisible in probabilities, log(100) in log scale
+    moved = probs[2:].clone()
+    moved[0, 2], moved[0, 0] = 1e-7, 1 - 1e-7 - 1e-9
+    gain_prob = prob[2] - misclassification_loss(moved, y[:1], None if target is None
+                                                 else target[:1], None, "prob")[0]
+    gain_log = log[2] - misclassification_loss(moved, y[:1], None if target is None
+                                               else target[:1], None, "log")[0]
+    assert gain_prob < 1e-6 and gain_log == pytest.approx(math.log(100), rel=1e-6)
+
+
+def test_scale_is_checked_and_p_err_stays_a_probability():
+    with pytest.raises(InputError, match="scale"):
+        FiPSO(scale="logit")
+    probs = torch.tensor([[0.2, 0.1, 0.7]], dtype=torch.float64)
+    y = torch.tensor([0])
+    assert misclassification_loss(probs, y, None, 0.75, "log") == pytest.approx(0.05)
