@@ -69,6 +69,7 @@ PARTS = ("fi_speed", "survey", "fig2", "fig4", "fig4_vulnerable", "pso_speed", "
          "table3")
 SHIPPED = {("mnist5k", "model_b"): ROOT / "src/advforge/pretrained/mnist5k_model_b"}
 FI_PIXEL = 0.1
+SCALED = ("fig4", "fig4_vulnerable")  # parts whose attacks depend on --scale
 TARGETS = (0, 2, 4)  # Fig. 4's Perturbations 7-9 on MNIST
 
 # Shi et al.: Table 2 (MNIST rows, percent, class 4 is the target) and Table 3 (MNIST columns).
@@ -99,6 +100,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=100, help="images per Fig. 4 setting")
     p.add_argument("--particles", type=int, default=200, help="N_p")
     p.add_argument("--iters", type=int, default=100, help="T")
+    p.add_argument("--settings", default=None,
+                   help="fig4: only these settings (comma-separated names, e.g. target=0)")
+    p.add_argument("--scale", default="log", choices=["log", "prob"],
+                   help="fi_pso's f0 scale; parts run with prob are stored as PART@prob")
     p.add_argument("--vulnerable-settings", default="m=1,m=3,m=7",
                    help="fig4_vulnerable: the Fig. 4 settings run on the most vulnerable images")
     p.add_argument("--speed-swarm", default="200,100", metavar="N_P,T",
@@ -140,10 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(args, model, model_dir, splits, pictures)
     for part in parts:
         start = time.perf_counter()
-        record[part] = {**PART_FUNCTIONS[part](ctx),
-                        "part_seconds": round(time.perf_counter() - start, 1)}
+        key = part if args.scale == "log" or part not in SCALED else f"{part}@{args.scale}"
+        record[key] = {**PART_FUNCTIONS[part](ctx),
+                       "part_seconds": round(time.perf_counter() - start, 1)}
         atomic_write_json(out, record)
-        print(f"{part}: done in {record[part]['part_seconds']:.0f}s -> {out}", flush=True)
+        print(f"{key}: done in {record[key]['part_seconds']:.0f}s -> {out}", flush=True)
     return 0
 
 
@@ -276,7 +282,7 @@ def attack_setting(ctx: Context, setting: dict[str, Any], x: torch.Tensor, y: to
             rows = [r or (int(f.argmax()),) for r, f in zip(rows, fi)]
             sizes += [len(r) for r in rows]
             kw["indices"] = tuple(rows)
-        attack = FiPSO(p_err=setting.get("p_err"), **kw)
+        attack = FiPSO(p_err=setting.get("p_err"), scale=args.scale, **kw)
         x_adv = attack(ctx.model, xb, yb, target=tb, generator=generator)
         seconds += time.perf_counter() - start
         req = attack.requirements(ctx.model, xb, x_adv, yb, target=tb)
@@ -310,7 +316,10 @@ def part_fig4(ctx: Context) -> dict[str, Any]:
     shown = ctx.showcase()
     generator = torch.Generator().manual_seed(ctx.args.seed)
     rows, pictured = [], []
+    wanted = ctx.args.settings.split(",") if ctx.args.settings else None
     for setting in fig4_settings():
+        if wanted is not None and setting["name"] not in wanted:
+            continue
         idx = fig4_images(ctx, setting, ctx.args.n)
         result = attack_setting(ctx, setting, x_all[idx], y_all[idx], generator)
         one = attack_setting(ctx, setting, x_all[shown:shown + 1], y_all[shown:shown + 1],
@@ -324,8 +333,9 @@ def part_fig4(ctx: Context) -> dict[str, Any]:
                      "shown_image_met": bool(one["met"][0])})
         print(f"  {setting['name']}: met {100 * result['summary']['met']:.1f}% of "
               f"{result['summary']['n']}", flush=True)
-    picture = ctx.picture("fig4_settings.png", settings_png(x_all[shown], pictured))
-    return {"particles": ctx.args.particles, "iters": ctx.args.iters,
+    name = "fig4_settings.png" if ctx.args.scale == "log" else f"fig4_settings_{ctx.args.scale}.png"
+    picture = ctx.picture(name, settings_png(x_all[shown], pictured))
+    return {"particles": ctx.args.particles, "iters": ctx.args.iters, "scale": ctx.args.scale,
             "stop_when_met": ctx.args.stop_when_met, "shown_index": shown,
             "shown_label": int(y_all[shown]), "rows": rows, "picture": picture}
 
@@ -344,7 +354,7 @@ def part_fig4_vulnerable(ctx: Context) -> dict[str, Any]:
                      "image_fi_min": float(ctx.survey("test").fi[idx].min())})
         print(f"  {setting['name']} (most vulnerable): met "
               f"{100 * result['summary']['met']:.1f}% of {result['summary']['n']}", flush=True)
-    return {"particles": ctx.args.particles, "iters": ctx.args.iters,
+    return {"particles": ctx.args.particles, "iters": ctx.args.iters, "scale": ctx.args.scale,
             "stop_when_met": ctx.args.stop_when_met, "rows": rows}
 
 

@@ -499,17 +499,20 @@ def fi_pso_measure() -> str:
 def fi_pso_fig4() -> str:
     """Fig. 4's nine settings, success over n images each."""
     rows = []
-    parts = [(n, lbl, p, "first correctly classified") for n, lbl, p in fi_pso_parts("fig4")]
+    parts = [(n, lbl, p, "first correctly classified")
+             for key in ("fig4", "fig4@prob") for n, lbl, p in fi_pso_parts(key)]
     parts += [(n, lbl, p, "largest image FI") for n, lbl, p in fi_pso_parts("fig4_vulnerable")]
     for name, label, part, images in parts:
         for r in part["rows"]:
             pixels = NONE if "median_pixels" not in r else str(r["median_pixels"])
-            rows.append([label, r["setting"]["name"], f"{r['n']}, {images}", pct(r["met"]),
+            rows.append([label, r["setting"]["name"], part.get("scale", "log"),
+                         f"{r['n']}, {images}", pct(r["met"]),
                          pct(r["misclassified"]), pixels, f"{r['mean_l0']:.1f}",
                          f"{r['mean_l2']:.2f}", secs(r["seconds_per_image"]), cite(name)])
     if not rows:
         return NOTHING_YET
-    return markdown(["model", "setting", "images", "requirements met", "misclassified",
+    return markdown(["model", "setting", "f0 scale", "images", "requirements met",
+                     "misclassified",
                      "median m searched", "mean L0", "mean L2", "time per image", "JSON"], rows)
 
 
