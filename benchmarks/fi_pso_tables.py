@@ -279,7 +279,7 @@ def attack_setting(ctx: Context, setting: dict[str, Any], x: torch.Tensor, y: to
             rows = [tuple(r.nonzero().flatten().tolist()) for r in fi >= setting["fi_pixel"]]
             # an image without a pixel above the threshold keeps its single most influential
             no_pixels += sum(1 for r in rows if not r)
-            rows = [r or (int(f.argmax()),) for r, f in zip(rows, fi)]
+            rows = [r or (int(f.argmax()),) for r, f in zip(rows, fi, strict=True)]
             sizes += [len(r) for r in rows]
             kw["indices"] = tuple(rows)
         attack = FiPSO(p_err=setting.get("p_err"), scale=args.scale, **kw)

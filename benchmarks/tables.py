@@ -103,7 +103,8 @@ HEADLINE_CLASSIFIERS = ("model_a", "model_b")
 
 def classifiers() -> str:
     """Every ``classifiers_<dataset>.json`` row, ``mnist5k``'s first."""
-    files = sorted(RESULTS.glob("classifiers_*.json"), key=lambda f: (f.name != CLASSIFIERS, f.name))
+    files = sorted(RESULTS.glob("classifiers_*.json"),
+                   key=lambda f: (f.name != CLASSIFIERS, f.name))
     if not files:
         return NOTHING_YET
     rows = [[f"`{r['arch']}`", f"`{r['dataset']}`", pct(r["test_accuracy"]),
@@ -368,6 +369,19 @@ def headline_rows() -> list[tuple[str, str, str, str, str]]:
          f"AI-GAN {secs(t['aigan']['seconds'])}", f"PGD-20 {secs(t['pgd20']['seconds'])}",
          f"AI-GAN {PAPER['time']['aigan']}, PGD-20 {PAPER['time']['pgd20']}", TIMING[1][1]),
     ]
+    adv, test = "adv_test", "test"
+    fi_at = sorted(fi_pso_parts("table3"), key=lambda r: r[2]["table3"]["original"][adv]["n"])
+    for name, label, part in fi_at[-1:]:  # the largest test-split set
+        cells = part["table3"]
+        rows.append((
+            f"`fi-at` on {label}: accuracy on Algorithm 2's test-split set (n="
+            f"{cells['fine_tuned'][adv]['n']:,}), before / after fine-tuning",
+            f"{pct(cells['original'][adv]['accuracy'])} / "
+            f"{pct(cells['fine_tuned'][adv]['accuracy'])}",
+            f"clean test {pct(cells['original'][test]['accuracy'])} / "
+            f"{pct(cells['fine_tuned'][test]['accuracy'])}",
+            f"{paper_pct(part['paper']['original'][adv])} / "
+            f"{paper_pct(part['paper']['fine_tuned'][adv])}", name))
     return rows
 
 
@@ -571,7 +585,7 @@ def fi_pso_table3() -> str:
                           f"({pct(success[p])})" for p in ("train", "test"))
         for model in ("original", "fine_tuned"):
             cells = []
-            for key, title in FI_AT_CELLS:
+            for key, _ in FI_AT_CELLS:
                 cell = part["table3"][model][key]
                 theirs = part["paper"][model].get(key)
                 cells.append(f"{pct(cell['accuracy'])} (n={cell['n']:,}"

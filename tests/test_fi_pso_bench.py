@@ -16,16 +16,18 @@ import tables  # noqa: E402
 def test_fi_pso_tables_smoke_writes_every_part(tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "results" / "fi_pso_mnist5k_model_b.json"
     argv = ["--limit-train", "300", "--limit-test", "120", "--n", "3", "--particles", "6",
-            "--iters", "2", "--speed-swarm", "6,2", "--work", str(tmp_path / "work"), "--out", str(out),
+            "--iters", "2", "--speed-swarm", "6,2", "--work", str(tmp_path / "work"),
+            "--out", str(out),
             "--fi-at-flags", "--epochs 1 --particles 4 --iters 2 --fi-img 0.001 "
                              "--p-target 0.001"]
     assert fi_pso_tables.main(argv) == 0
     record = json.loads(out.read_text())
     assert set(fi_pso_tables.PARTS) <= set(record)
     rows = record["fig4"]["rows"]
-    assert [r["setting"]["name"] for r in rows] == [s["name"] for s in fi_pso_tables.fig4_settings()]
+    names = [s["name"] for s in fi_pso_tables.fig4_settings()]
+    assert [r["setting"]["name"] for r in rows] == names
     assert all(r["n"] == 3 and 0.0 <= r["met"] <= r["misclassified"] + 1e-12 for r in rows[:3])
-    assert all(r["mean_l0"] <= r["setting"]["pixels"] for r in rows[:3])  # the L0 budget holds
+    assert all(r["mean_l0"] <= r["setting"]["pixels"] for r in rows[:3])  # the L0 budget
     for r in rows[6:]:
         assert record["fig4"]["shown_label"] != r["setting"]["target"]
     relation = record["survey"]["test"]["confidence_relation"]

@@ -259,7 +259,8 @@ class FiPSO(Attack):
 
     def _scorer(self, model: nn.Module, x: torch.Tensor) -> nn.Module:
         """The network that scores the particles: a private copy in channels-last layout on a
-        CPU (4-D images, a network with convolutions), cast to bfloat16 if asked; the model itself when it cannot be copied
+        CPU (4-D images, a network with convolutions), cast to bfloat16 if asked; the model
+        itself when it cannot be copied
         or nothing would change (module docstring, "Speed")."""
         channels_last = (x.device.type == "cpu" and x.dim() == 4
                          and any(isinstance(m, nn.Conv2d) for m in model.modules()))

@@ -161,7 +161,7 @@ def manhattan_png(parts: dict[str, tuple[torch.Tensor, torch.Tensor]], *,
     fig = _figure(7.0, 2.4 * len(parts))
     axes = fig.subplots(len(parts), 1, squeeze=False)[:, 0]
     floor = 1e-12  # FI of a saturated softmax is ~0: shown at the floor, not dropped
-    for ax, (name, (fi, y)) in zip(axes, parts.items()):
+    for ax, (name, (fi, y)) in zip(axes, parts.items(), strict=True):
         fi, y = fi.detach().cpu().double(), y.detach().cpu().long()
         order = torch.argsort(y, stable=True)
         values = fi[order].clamp_min(floor).log10().numpy()
@@ -182,7 +182,7 @@ def confusion_png(matrices: dict[str, torch.Tensor]) -> bytes:
     prediction; the diagonal blanked so the confusions are visible), one per part."""
     fig = _figure(3.6 * len(matrices), 3.3)
     axes = fig.subplots(1, len(matrices), squeeze=False)[0]
-    for ax, (name, counts) in zip(axes, matrices.items()):
+    for ax, (name, counts) in zip(axes, matrices.items(), strict=True):
         off = counts.detach().cpu().double().clone()
         off.fill_diagonal_(float("nan"))
         shown = ax.imshow(off.numpy(), cmap="viridis")
