@@ -369,19 +369,6 @@ def headline_rows() -> list[tuple[str, str, str, str, str]]:
          f"AI-GAN {secs(t['aigan']['seconds'])}", f"PGD-20 {secs(t['pgd20']['seconds'])}",
          f"AI-GAN {PAPER['time']['aigan']}, PGD-20 {PAPER['time']['pgd20']}", TIMING[1][1]),
     ]
-    adv, test = "adv_test", "test"
-    fi_at = sorted(fi_pso_parts("table3"), key=lambda r: r[2]["table3"]["original"][adv]["n"])
-    for name, label, part in fi_at[-1:]:  # the largest test-split set
-        cells = part["table3"]
-        rows.append((
-            f"`fi-at` on {label}: accuracy on Algorithm 2's test-split set (n="
-            f"{cells['fine_tuned'][adv]['n']:,}), before / after fine-tuning",
-            f"{pct(cells['original'][adv]['accuracy'])} / "
-            f"{pct(cells['fine_tuned'][adv]['accuracy'])}",
-            f"clean test {pct(cells['original'][test]['accuracy'])} / "
-            f"{pct(cells['fine_tuned'][test]['accuracy'])}",
-            f"{paper_pct(part['paper']['original'][adv])} / "
-            f"{paper_pct(part['paper']['fine_tuned'][adv])}", name))
     return rows
 
 
@@ -580,9 +567,10 @@ def fi_pso_table3() -> str:
     rows = []
     for name, label, part in fi_pso_parts("table3"):
         a2, success = part["algorithm2"], part["targeted_success"]
-        found = "; ".join(f"{p}: {a2[p]['selected']} selected, {a2[p]['succeeded']}/"
-                          f"{a2[p]['attacked']} attacked met the target "
-                          f"({pct(success[p])})" for p in ("train", "test"))
+        extra = part["command"].split(" --out ", 1)[-1].partition(" ")[2]
+        found = (f"`{extra}`; " if extra else "") + "; ".join(
+            f"{p}: {a2[p]['selected']} selected, {a2[p]['succeeded']}/{a2[p]['attacked']} "
+            f"attacked met the target ({pct(success[p])})" for p in ("train", "test"))
         for model in ("original", "fine_tuned"):
             cells = []
             for key, _ in FI_AT_CELLS:
@@ -617,12 +605,13 @@ def cited_files() -> list[str]:
              *defense_files(), *fi_pso_files(),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
     names += [n for n in (AIGAN_DEFENDED, ADVNET_SCHEDULE) if (RESULTS / n).is_file()]
+    names += [f.name for f in RESULTS.glob("classifiers_*.json")]
     return sorted(set(names))
 
 
 # ---------------------------------------------------------------- regions in the documents
 
-REGION = re.compile(r"(<!-- tables\.py: ([a-z-]+) -->\n).*?(<!-- /tables\.py: \2 -->)", re.S)
+REGION = re.compile(r"(<!-- tables\.py: ([a-z0-9-]+) -->\n).*?(<!-- /tables\.py: \2 -->)", re.S)
 
 
 def render(text: str) -> str:
