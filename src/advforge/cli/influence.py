@@ -16,14 +16,13 @@ from advforge.cli.options import add_dataclass_flags, build_config, config_to_ya
 from advforge.errors import InputError
 
 DESCRIPTION = (
-    "With --index: the first-order influence (FI) of one image: the image-level FI (how much "
-    "the whole image can move the model's loss) and the pixel-level FI (which input "
-    "components are the most vulnerable to a perturbation), for f = -log p(true label) or, "
-    "with --target, f = -log p(target). Prints the top pixels; --plot draws the FI map; --out "
-    "writes influence.json, the map and the maps for every target class. Without --index: "
-    "the image-level FI of every image of the split (--limit the first N), the most "
-    "vulnerable images, and with --out survey.json, the Manhattan plot, the confusion "
-    "heatmap, FI against confidence and the target maps of the most vulnerable image.")
+    "The first-order influence (FI) of f = -log p(true label), or -log p(target) with "
+    "--target: with --index, the image-level FI of one image (how much the whole image can "
+    "move the model's loss) and its pixel-level FI (which input components are the most "
+    "vulnerable), printed as the top pixels, drawn with --plot and, with --out, also "
+    "drawn for every target class. Without --index, a survey of every image of the split (--limit "
+    "the first N) that ranks the most vulnerable images and, with --out, writes "
+    "survey.json, the Manhattan plot, the confusion heatmap and FI against confidence.")
 PLOT = "influence.png"
 TARGET_MAPS = "target_maps.png"
 SURVEY_PLOTS = {"manhattan": "manhattan.png", "confusion": "confusion.png",
