@@ -24,7 +24,7 @@ from advforge.utils.checkpoint import load_safetensors, read_json
 from advforge.utils.modes import model_mode
 from advforge.utils.validate import check_eps, check_images, check_labels, check_targets
 
-KINDS = ("aigan", "advgan")
+KINDS = ("aigan", "advgan", "ae4dnn", "atn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,8 +202,9 @@ def _load_generator(run_dir: Path, cfg: dict[str, Any]) -> PerturbationGenerator
     return generator.eval()
 
 
-def load_attacker(run_dir: str | Path) -> GeneratorAttack | RoutedGeneratorAttack:
-    """Load a trained AI-GAN or AdvGAN run directory as an attack (on the CPU; ``.to()`` it).
+def load_attacker(run_dir: str | Path) -> Attack:
+    """Load a trained AI-GAN, AdvGAN, AE4DNN or ATN run directory as an attack (on the CPU;
+    ``.to()`` it).
 
     Raises:
         CheckpointError: the directory, its config.json or its weights are missing, corrupt
@@ -216,6 +217,10 @@ def load_attacker(run_dir: str | Path) -> GeneratorAttack | RoutedGeneratorAttac
     kind = cfg.get("kind")
     if kind not in KINDS:
         raise CheckpointError(f"{run_dir} is not a learned-attacker run (kind {kind!r})")
+    if kind in ("ae4dnn", "atn"):  # reconstruction autoencoders: x_adv = g(x), no budget
+        from advforge.generative.ae_attack import load_reconstruction
+
+        return load_reconstruction(run_dir, cfg)
     try:
         eps, num_classes = float(cfg["eps"]), int(cfg["num_classes"])
         if cfg.get("target") == "all":

@@ -5,7 +5,8 @@ A trainer offers ``cfg`` (a nested config whose ``training`` section has ``epoch
 success is measured on), ``target_sha256`` (a hash of the target's weights, checked when a
 run resumes), ``schedule(epoch: float) -> dict`` (sets learning rates etc. for the fractional
 epoch about to run), ``train_step(x, y) -> dict``, ``quick_success(x, y) -> float`` and
-``state_parts() -> (modules, optimizers)``.
+``state_parts() -> (modules, optimizers)``; optionally ``should_stop(meta) -> bool``, asked
+before each epoch (early stopping).
 """
 
 from __future__ import annotations
@@ -135,6 +136,11 @@ def train_epochs(
     steps = (epochs - meta["epoch"]) * math.ceil(x.shape[0] / trainer.cfg.training.batch_size)
     bar = ProgressReporter(progress, max(steps, 0), desc)
     for epoch in range(meta["epoch"], epochs):
+        stop = getattr(trainer, "should_stop", None)  # early stopping, where a trainer has it
+        if stop is not None and stop(meta):
+            meta["stopped_early"] = True
+            log.info("%s: stopping early after epoch %d", desc, epoch)
+            break
         start, q0 = time.perf_counter(), getattr(trainer.judge, "queries", 0)
         losses = _epoch(trainer, x, y, bar, epoch, desc)
         # Data parallel: rank 0's batch-norm statistics everywhere, queries of all ranks.
