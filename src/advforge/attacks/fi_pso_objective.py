@@ -25,8 +25,8 @@ settles at omega = 0. The same gaps between log-probabilities,
 exactly the same inputs (the requirement holds) and keep every such move visible. On the
 shipped Model B (benchmarks/fi_pso_tables.py, Fig. 4's targets 0, 2 and 4 over the pixels with
 FI >= 0.1, N_p = 200, T = 100) the log gap met every target on 100 of 100 mnist5k test digits,
-the probability gap on 12%, 74% and 18% of 50. ``scale="prob"`` keeps the paper's gaps. A prescribed P_err is
-a probability, so |p - P_err| stays in probabilities either way.
+the probability gap on 12%, 74% and 18% of 50. ``scale="prob"`` keeps the paper's gaps. A
+prescribed P_err is a probability, so |p - P_err| stays in probabilities either way.
 """
 
 from __future__ import annotations

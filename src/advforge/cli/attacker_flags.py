@@ -22,6 +22,7 @@ RUN_GROUP = ("run", "what to attack, with which data, and where the run goes")
 # Section group -> description in --help, in display order; top-level leaves join "training".
 GROUPS = {
     "generator": "the perturbation generator G",
+    "autoencoder": "the autoencoder g whose reconstruction is the adversarial example",
     "discriminator/attacker": "the discriminator D and (AI-GAN) the PGD attacker A of Eq. 7",
     "black-box": "AI-GAN against a query-only target: a distilled local model (Sec. V-D)",
     "training": "budget, objective, pre-training, optimiser and schedule",

@@ -1,8 +1,10 @@
-"""``advforge train-attacker aigan|advgan``: train a learned attacker against a classifier.
+"""``advforge train-attacker aigan|advgan|ae4dnn|atn``: train a learned attacker against a
+classifier.
 
-The attacker's own hyperparameters come from the nested :class:`advforge.generative.AIGANConfig`
-/ :class:`AdvGANConfig`; their flags keep the flat names (``--g-ch``, ``--epochs``,
-``--black-box``) and are listed in ``--help`` by section (:mod:`.attacker_flags`).
+The attacker's own hyperparameters come from its nested config
+(:class:`advforge.generative.AIGANConfig`, :class:`AdvGANConfig`, :class:`AE4DNNConfig`,
+:class:`ATNConfig`); their flags keep the flat names (``--g-ch``, ``--epochs``, ``--beta``)
+and are listed in ``--help`` by section (:mod:`.attacker_flags`).
 :class:`AttackerRunOptions` says against what, on which data, and where to write.
 """
 
@@ -38,7 +40,8 @@ from advforge.utils.seed import seed_everything
 # --dry-run: the whole pipeline on the synthetic split in seconds.
 DRY_RUN_OVERRIDES = {"epochs": 1, "batch_size": 32, "g_ch": 8, "d_ch": 8, "eval_size": 32,
                      "pretrain_epochs": 1, "distill_warmup_epochs": 1, "attacker_steps": 2,
-                     "local_select_images": 32}
+                     "local_select_images": 32, "subset_size": 36, "bound_inits": 1,
+                     "ae_ch": 4}
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -61,23 +64,40 @@ class AttackerRunOptions:
 
 
 def _configs() -> dict[str, Any]:
-    from advforge.generative import AdvGANConfig, AIGANConfig
+    from advforge.generative import AdvGANConfig, AE4DNNConfig, AIGANConfig, ATNConfig
 
-    return {"aigan": AIGANConfig, "advgan": AdvGANConfig}
+    return {"aigan": AIGANConfig, "advgan": AdvGANConfig, "ae4dnn": AE4DNNConfig,
+            "atn": ATNConfig}
+
+
+def _fits() -> dict[str, Any]:
+    from advforge.generative import fit_advgan, fit_ae4dnn, fit_aigan, fit_atn
+
+    return {"aigan": fit_aigan, "advgan": fit_advgan, "ae4dnn": fit_ae4dnn, "atn": fit_atn}
 
 
 HELP = {"aigan": "AI-GAN (Bai et al.): one conditional generator for every target class",
-        "advgan": "AdvGAN (Xiao et al.): one generator per target class"}
+        "advgan": "AdvGAN (Xiao et al.): one generator per target class",
+        "ae4dnn": "AE4DNN (Nguyen et al.): one L2 autoencoder per target class, beta rule",
+        "atn": "ATN/AAE (Baluja & Fischer): one adversarial autoencoder per target class"}
 DESCRIPTIONS = {
     "aigan": "Train an AI-GAN generator that forges targeted adversarial examples for any "
              "target class against a classifier, and write its run directory.",
     "advgan": "Train an AdvGAN generator (one per target class) against a classifier, and "
               "write its run directory.",
+    "ae4dnn": "Train AE4DNN autoencoders (one per target class, on a balanced subset of the "
+              "training split) whose reconstructions are targeted L2 adversarial examples, "
+              "choosing beta by Formula 3's bound and the mean-L2 rule with --beta auto, and "
+              "write the run directory.",
+    "atn": "Train ATN/AAE adversarial autoencoders (one per target class, on a balanced "
+           "subset of the training split) with the reranking loss, sweeping phi with --phi "
+           "auto, and write the run directory.",
 }
 
 
 def add_parser(sub: Any, add_common: Any) -> None:
-    p = sub.add_parser("train-attacker", help="train a learned attacker (AI-GAN, AdvGAN)",
+    p = sub.add_parser("train-attacker", help="train a learned attacker (AI-GAN, AdvGAN, "
+                       "AE4DNN, ATN/AAE)",
                        description="Train a learned attacker against a classifier.")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     for kind, cls in _configs().items():
@@ -93,7 +113,8 @@ def _attacker_config(cls: type, args: argparse.Namespace, splits: Any, dry_run: 
     (the flags' view, which resolved_config.yaml records)."""
     flat_cls = flat_view(cls)
     extra: dict[str, Any] = {}
-    if getattr(args, "eps", UNSET) is UNSET:
+    has_eps = any(f.name == "eps" for f in dataclasses.fields(flat_cls))
+    if has_eps and getattr(args, "eps", UNSET) is UNSET:
         extra["eps"] = splits.default_eps  # the paper's budget for this kind of data
     if dry_run:
         names = {f.name for f in dataclasses.fields(flat_cls)}
@@ -118,7 +139,6 @@ def cmd_train_attacker(args: argparse.Namespace, device: torch.device, *, dry_ru
 
 def _train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: bool,
                     quiet: bool, deterministic: bool, is_main: bool) -> int:
-    from advforge.generative import fit_advgan, fit_aigan
     from advforge.models import load_model
 
     chosen = attacker_recipe(args, AttackerRunOptions)  # defaults < recipe < YAML < flags
@@ -141,7 +161,7 @@ def _train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: 
     seed_everything(cfg.training.seed, deterministic=deterministic)
     train = splits.train if run.limit_train is None else splits.train.subset(
         range(min(run.limit_train, len(splits.train))))
-    fit = fit_aigan if args.kind == "aigan" else fit_advgan
+    fit = _fits()[args.kind]
     start = time.perf_counter()
     metrics = fit(cfg, model, train, val=splits.test, run_dir=run.out, resume=run.resume,
                   progress=make_progress(quiet) is not None, dataset=splits.name,

@@ -1,6 +1,6 @@
-"""Learned attackers: AI-GAN (conditional, one generator for every target) and AdvGAN (one
-generator per target), their training loops, and the adapter that makes a trained generator an
-ordinary attack.
+"""Learned attackers: AI-GAN (conditional, one generator for every target), AdvGAN (one
+generator per target), AE4DNN and ATN/AAE (one reconstruction autoencoder per target), their
+training loops, and the adapters that make a trained one an ordinary attack.
 
 Example:
     >>> from advforge.generative import AIGANConfig, fit_aigan, load_attacker
@@ -14,8 +14,14 @@ from __future__ import annotations
 
 from advforge.generative.advgan import AdvGANConfig
 from advforge.generative.advgan import fit as fit_advgan
+from advforge.generative.ae4dnn import AE4DNNConfig
+from advforge.generative.ae4dnn import fit as fit_ae4dnn
+from advforge.generative.ae_attack import AutoencoderAttack, RoutedAutoencoderAttack
 from advforge.generative.aigan import AIGANConfig, AIGANTrainer
 from advforge.generative.aigan import fit as fit_aigan
+from advforge.generative.atn import ATNConfig
+from advforge.generative.atn import fit as fit_atn
+from advforge.generative.autoencoders import AUTOENCODERS, ConvAutoencoder, MLPAutoencoder
 from advforge.generative.base import GeneratorAttack, RoutedGeneratorAttack, load_attacker
 from advforge.generative.config import (
     DiscriminatorConfig,
@@ -28,21 +34,30 @@ from advforge.generative.distill import Distiller, QueryOnly
 from advforge.generative.nets import Discriminator, Generator, ShuffleGenerator
 
 __all__ = [
+    "AE4DNNConfig",
     "AIGANConfig",
+    "ATNConfig",
+    "AUTOENCODERS",
+    "AutoencoderAttack",
+    "ConvAutoencoder",
     "AIGANTrainer",
     "AdvGANConfig",
     "Discriminator",
     "DiscriminatorConfig",
     "Distiller",
     "Generator",
+    "MLPAutoencoder",
     "GeneratorConfig",
     "GeneratorAttack",
     "QueryOnly",
+    "RoutedAutoencoderAttack",
     "RoutedGeneratorAttack",
     "ShuffleGenerator",
     "TrainingConfig",
     "fit_advgan",
+    "fit_ae4dnn",
     "fit_aigan",
+    "fit_atn",
     "from_flat",
     "load_attacker",
     "to_flat",

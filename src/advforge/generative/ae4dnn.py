@@ -39,6 +39,8 @@ from advforge.generative.reconstruction import (
     check_grid,
     check_target,
     check_weight,
+)
+from advforge.generative.reconstruction import (
     fit as fit_reconstruction,
 )
 from advforge.utils.modes import model_mode
@@ -115,6 +117,7 @@ def bound_over_inits(cfg: AE4DNNConfig, model: nn.Module, x: torch.Tensor,
             torch.manual_seed(cfg.training.seed + 1000 * k + target)
             g = build_autoencoder(cfg.autoencoder.arch, x.shape[1], x.shape[2],
                                   ch=cfg.autoencoder.ch).to(x.device)
+            g.init_output(float(x.mean()))  # as the trainer starts it
             values.append(beta_bound(model, g, x, target, ce=ce))
         mean = sum(values) / len(values)
         std = (sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)) ** 0.5

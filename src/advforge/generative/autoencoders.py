@@ -15,6 +15,7 @@ L2 afterwards (AE4DNN Sec. II-B, criterion (iv)). Each is registered by name in
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -47,6 +48,22 @@ class Autoencoder(nn.Module):
     def _extra_kwargs(self) -> dict[str, Any]:
         return {}
 
+    def output_layer(self) -> nn.Module:
+        """The last layer, whose bias sets the sigmoid's starting point."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def init_output(self, mean: float) -> None:
+        """Start the sigmoid at the data's mean pixel value: bias = logit(mean).
+
+        A sigmoid starting at 0.5 on dark-background images (MNIST's mean pixel is 0.13) sends
+        a large first gradient that pushes every output towards 0 and kills the decoder's
+        ReLUs: on mnist5k every run then collapsed to a black image within 40 Adam steps, with
+        or without the adversarial term. Started at the mean, the same network reconstructs
+        (MSE 0.012 after 30 epochs on S)."""
+        m = min(max(float(mean), 1e-3), 1 - 1e-3)
+        self.output_layer().bias.fill_(math.log(m / (1 - m)))
+
 
 @AUTOENCODERS.register("conv")
 class ConvAutoencoder(Autoencoder):
@@ -73,6 +90,9 @@ class ConvAutoencoder(Autoencoder):
 
     def _extra_kwargs(self) -> dict[str, Any]:
         return {"ch": self.ch}
+
+    def output_layer(self) -> nn.Module:
+        return self.out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
         h1 = F.max_pool2d(F.relu(self.enc1(x)), 2, ceil_mode=True)  # (B, ch, H/2, W/2)
@@ -105,6 +125,9 @@ class MLPAutoencoder(Autoencoder):
 
     def _extra_kwargs(self) -> dict[str, Any]:
         return {"ch": self.ch}
+
+    def output_layer(self) -> nn.Module:
+        return self.net[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(x.flatten(1))).view_as(x)

@@ -288,6 +288,7 @@ def _train_weight(cfg: Any, method: Method, judge: nn.Module, t: int, weight: fl
     trainer = ReconstructionTrainer(run_cfg, judge, method.objective(run_cfg, weight),
                                     target_class=t, in_channels=x_s.shape[1],
                                     image_size=x_s.shape[2])
+    trainer.G.init_output(float(x_s.mean()))  # a resumed run's saved weights replace it
     meta = loop.start(trainer, run_dir, resume)
     loop.train_epochs(trainer, x_s, y_s, xv, yv, meta, run_dir, progress,
                       f"{method.kind}-{t}")
@@ -301,6 +302,7 @@ def _train_weight(cfg: Any, method: Method, judge: nn.Module, t: int, weight: fl
         seconds = time.perf_counter() - start
         metrics["heldout"] = {**adversarial_counts(judge, xv, x_adv, yv, t, cfg.max_l2),
                               "forge_seconds": seconds}
+        metrics["success"] = metrics["heldout"]["success"]
     if run_dir is not None:
         _write_run(run_dir, trainer, cfg, method, info, t, weight, metrics)
     return trainer, metrics
