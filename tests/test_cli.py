@@ -209,6 +209,9 @@ def test_every_demo_attack_spec_builds():
      ["generator.safetensors", "config.json"]),
     ("advgan", ["--target", "3"], ["generator.safetensors", "config.json"]),
     ("advgan", ["--target", "all"], [f"target_{t}/generator.safetensors" for t in range(10)]),
+    ("ae4dnn", ["--target", "5"], ["generator.safetensors", "config.json"]),
+    ("atn", ["--target", "all", "--phi", "0.01"],
+     [f"target_{t}/generator.safetensors" for t in range(10)]),
 ])
 def test_train_attacker_dry_run_then_attack_with_it(kind, extra, files, model_dir, tmp_path,
                                                     capsys):
@@ -224,6 +227,12 @@ def test_train_attacker_dry_run_then_attack_with_it(kind, extra, files, model_di
     assert config["kind"] == kind
     if kind == "advgan":
         assert config["target"] == (3 if extra[1] == "3" else "all")
+    elif kind in ("ae4dnn", "atn"):  # the weight rule's choice is recorded with the sweep
+        metrics = config["metrics"] if kind == "ae4dnn" else config["metrics"]["per_target"]["5"]
+        assert "heldout" in metrics and (kind == "atn" or metrics["chosen"] in
+                                         [r["beta"] for r in metrics["sweep"]])
+        if kind == "ae4dnn":  # --beta auto: one run per fraction of Formula 3's bound
+            assert len(list((run / "sweep").iterdir())) == 7
     elif extra:  # black-box: the probes were on, the query-only target never differentiated
         assert config["black_box"] and config["training"]["distill_probe_steps"] == 2
         # --local-arch auto distilled every candidate and kept the one whose targeted
@@ -251,6 +260,14 @@ def test_train_attacker_dry_run_then_attack_with_it(kind, extra, files, model_di
     tensors = load_file(str(save))
     assert (tensors["target"] == target).all()
     assert (tensors["x_adv"] - tensors["x_adv"].clamp(0, 1)).abs().max() == 0
+    if kind in ("advgan", "ae4dnn") and extra[1] != "all":
+        # evaluate: a single-target attacker's report, with its one-row sample grid
+        code = main(["evaluate", "--dry-run", "--quiet", "--model", str(model_dir),
+                     "--attacks", f"{kind}={run}", "--targets", str(target),
+                     "--out", str(tmp_path / "eval")])
+        assert code == 0, capsys.readouterr().err
+        report = json.loads((tmp_path / "eval" / "report.json").read_text())
+        assert report["attacks"][0]["targeted"] and (tmp_path / "eval" / "report.html").is_file()
 
 
 @pytest.mark.parametrize("extra, mentions", [

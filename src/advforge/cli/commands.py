@@ -165,7 +165,10 @@ def cmd_evaluate(cfg: EvalConfig, device: torch.device, *, dry_run: bool, quiet:
                           hyper=hyper)
         results.append(result)
         if cfg.samples and result.targeted:
-            samples[name] = sample_grid(attack, model, x, y, splits.num_classes)
+            # a single-target attacker (AdvGAN, AE4DNN, ATN) fills one row: its own class
+            fixed = getattr(attack, "fixed_target", None)
+            samples[name] = sample_grid(attack, model, x, y, splits.num_classes,
+                                        targets=None if fixed is None else [fixed])
         if not quiet:
             print(f"{name}: success {pct(result.success_rate)} of {result.n_evaluated} "
                   f"({result.seconds:.2f}s)", flush=True)

@@ -55,7 +55,8 @@ class AttackerRunOptions:
     out: str = field(default="runs/attacker", metadata=_help("run directory to write"))
     resume: bool = field(default=False, metadata=_help(
         "continue an interrupted run in --out, or extend a finished one with a larger --epochs "
-        "(the cosine schedule then restarts part-way; metrics.extensions records it)"))
+        "(a GAN's cosine schedule then restarts part-way; metrics.extensions records it; a "
+        "finished sweep point of ae4dnn / atn is kept)"))
     limit_train: int | None = field(default=None, metadata=_help("train on the first N images"))
 
     def __post_init__(self) -> None:
