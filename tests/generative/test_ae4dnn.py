@@ -9,8 +9,8 @@ import math
 import pytest
 import torch
 from gen_helpers import NUM_CLASSES, SIZE
-from toy_task import make_toy_batch
 from torch import nn
+from toy_task import make_toy_batch
 
 from advforge.errors import CheckpointError, InputError
 from advforge.generative import (
