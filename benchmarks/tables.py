@@ -585,6 +585,153 @@ def fi_pso_table3() -> str:
     return markdown(["model", "row", *(t for _, t in FI_AT_CELLS), "Algorithm 2", "JSON"], rows)
 
 
+# ---------------------------------------------------------------- AE4DNN and ATN/AAE
+
+def ae4dnn_files() -> list[str]:
+    """``ae4dnn_<dataset>.json``, ``mnist5k`` first."""
+    return sorted((f.name for f in RESULTS.glob("ae4dnn_*.json")),
+                  key=lambda n: (n != "ae4dnn_mnist5k.json", n))
+
+
+def ae4dnn_parts(part: str) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """(file, dataset, that part's record, the paper's figures) for every file holding it."""
+    out = []
+    for name in ae4dnn_files():
+        data = load(name)
+        if part in data:
+            out.append((name, f"`{data['dataset']}`", data[part], data["paper"]))
+    return out
+
+
+def l2(value: float | None) -> str:
+    return NONE if value is None else f"{value:.2f}"
+
+
+def ae4dnn_bound() -> str:
+    """Formula 3's bound on beta over S: mean +- std over the initialisations."""
+    rows = []
+    for name, dataset, part, paper in ae4dnn_parts("bound"):
+        for init, label in (("start_at_mean", "output at S's mean (as trained)"),
+                            ("default_init", "default output bias (sigmoid ~0.5)")):
+            for ce in ("paper", "authors"):
+                b = part[init][ce]
+                rows.append([dataset, label, {"paper": "-log p_t (paper)",
+                                              "authors": "16.1 (1 - p_t) (authors' code)"}[ce],
+                             f"{b['mean']:.4f} +- {b['std']:.4f} ({part['inits']} inits)",
+                             f"{paper['bound']['mean']} +- {paper['bound']['std']}",
+                             cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["data", "g at init", "cross-entropy", "bound", "paper", "JSON"], rows)
+
+
+def _sweep_table(part_name: str, weight: str, paper_key: str) -> str:
+    rows = []
+    for name, dataset, part, paper in ae4dnn_parts(part_name):
+        theirs = dict(zip(paper[paper_key][weight],
+                          zip(paper[paper_key]["mean_l2"], paper[paper_key]["adv"])))
+        for r in part["rows"]:
+            mark = " (chosen)" if r[weight] == part["chosen"] else ""
+            their = theirs.get(r[weight])
+            rows.append([dataset, f"{r[weight]:g}{mark}", l2(r["mean_l2"]),
+                         f"{r['valid']} / {r['inputs']}", pct(r["heldout_rate"]),
+                         f"{r['epochs']}", secs(r["train_seconds"]),
+                         NONE if their is None else f"{their[0]} / {their[1]}", cite(name)])
+        paper_only = [f"{w:g}: {a} / {b}" for w, (a, b) in theirs.items()
+                      if w not in [r[weight] for r in part["rows"]]]
+        if paper_only:
+            rows.append([dataset, "paper", NONE, NONE, NONE, NONE, NONE,
+                         "; ".join(paper_only), cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["data", weight, "mean L2 on S", "valid on S", "held-out rate",
+                     "epochs", "train", "paper: mean L2 / #adv", "JSON"], rows)
+
+
+def ae4dnn_table1() -> str:
+    """Table I: the beta sweep of ``--beta auto`` (fractions of Formula 3's bound)."""
+    return _sweep_table("sweep", "beta", "table1")
+
+
+def ae4dnn_table2() -> str:
+    """Table II: the AAE phi sweep."""
+    return _sweep_table("aae", "phi", "table2")
+
+
+def ae4dnn_table3() -> str:
+    """Table III: matched pairs, adversarial rate on inputs never used in training."""
+    rows = []
+    for name, dataset, part, _ in ae4dnn_parts("table3"):
+        sets = part["sets"]
+        for r in part["rows"]:
+            a, b = r["ae4dnn"], r["atn"]
+            cells = [f"{pct(a['sets'][k]['rate'])} / {pct(b['sets'][k]['rate'])}"
+                     for k in sets]
+            rows.append([dataset, f"{r['beta']:g}", f"{r['phi']:g}",
+                         f"{l2(a['sets']['outside_S']['mean_l2'])} / "
+                         f"{l2(b['sets']['outside_S']['mean_l2'])}", *cells,
+                         f"{secs(a['forge_seconds_10k'])} / {secs(b['forge_seconds_10k'])}",
+                         cite(name)])
+        header = ["data", "beta", "phi", "mean L2 AE4DNN / AAE",
+                  *(f"rate {k} (n={n:,}) AE4DNN / AAE" for k, n in sets.items()),
+                  "10,000 forged AE4DNN / AAE", "JSON"]
+    if not rows:
+        return NOTHING_YET
+    return markdown(header, rows)
+
+
+def ae4dnn_table5() -> str:
+    """Table V: transfer of the first 1,000 test images' examples to the zoo's models."""
+    rows, models = [], []
+    for name, dataset, part, _ in ae4dnn_parts("transfer"):
+        models = list(part["zoo"])
+        for r in part["rows"]:
+            cells = [f"{pct(r['ae4dnn']['transfer'][m]['of_valid'])} / "
+                     f"{pct(r['atn']['transfer'][m]['of_valid'])}" for m in models]
+            rows.append([dataset, f"{r['beta']:g}", f"{r['phi']:g}",
+                         f"{r['ae4dnn']['source_valid']} / {r['atn']['source_valid']}",
+                         *cells, cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["data", "beta", "phi", "valid on the source AE4DNN / AAE",
+                     *(f"{m} AE4DNN / AAE" for m in models), "JSON"], rows)
+
+
+def ae4dnn_table4() -> str:
+    """Table IV: min / max L2 and total time on S."""
+    rows = []
+    labels = {"ae4dnn": "AE4DNN (train + forge)", "lbfgs": "box-constrained L-BFGS",
+              "cw_l2": "C&W L2"}
+    for name, dataset, part, paper in ae4dnn_parts("table4"):
+        for key, label in labels.items():
+            r, theirs = part[key], paper["table4"][key]
+            rows.append([dataset, label, f"{r['adversarial']} / {r['valid']} of {part['n']}",
+                         f"{l2(r['min_l2'])} - {l2(r['max_l2'])}", secs(r["seconds"]),
+                         f"{theirs['min_l2']} - {theirs['max_l2']}, ~{theirs['minutes']} min",
+                         cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["data", "method", "adversarial / valid (L2 <= 6.5)", "min - max L2",
+                     "time", "paper", "JSON"], rows)
+
+
+def ae4dnn_all_targets() -> str:
+    """``--target all`` at the chosen weights: held-out rate per target."""
+    rows = []
+    for name, dataset, part, _ in ae4dnn_parts("all_targets"):
+        for kind, weight in (("ae4dnn", "beta"), ("atn", "phi")):
+            if kind not in part:
+                continue
+            r = part[kind]
+            per = ", ".join(f"{t}: {pct(v['rate'])}" for t, v in r["per_target"].items())
+            rows.append([dataset, f"{kind} {weight}={r[weight]:g}", pct(r["heldout"]["rate"]),
+                         per, secs(r["train_seconds"]), cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["data", "attacker", "held-out rate, all targets", "per target",
+                     "training", "JSON"], rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "headline": headline, "classifiers": classifiers, "attack-speed": attack_speed,
     "aigan-whitebox": whitebox, "aigan-blackbox": blackbox, "aigan-timing": timing,
@@ -594,6 +741,10 @@ TABLES: dict[str, Callable[[], str]] = {
     "advnet-schedule": advnet_schedule, "robustness-audit": robustness_audit,
     "fi-pso-measure": fi_pso_measure, "fi-pso-fig4": fi_pso_fig4, "fi-pso-speed": fi_pso_speed,
     "fi-pso-universality": fi_pso_universality, "fi-pso-table3": fi_pso_table3,
+    "ae4dnn-bound": ae4dnn_bound, "ae4dnn-table1": ae4dnn_table1,
+    "ae4dnn-table2": ae4dnn_table2, "ae4dnn-table3": ae4dnn_table3,
+    "ae4dnn-table5": ae4dnn_table5, "ae4dnn-table4": ae4dnn_table4,
+    "ae4dnn-all-targets": ae4dnn_all_targets,
 }
 
 
@@ -602,7 +753,7 @@ def cited_files() -> list[str]:
     only when they exist)."""
     names = ["attack_speed.json", APGD_AGREEMENT, ROBUSTNESS, TRANSFER, *SELECTION,
              *AUDITS.values(),
-             *defense_files(), *fi_pso_files(),
+             *defense_files(), *fi_pso_files(), *ae4dnn_files(),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
     names += [n for n in (AIGAN_DEFENDED, ADVNET_SCHEDULE) if (RESULTS / n).is_file()]
     names += [f.name for f in RESULTS.glob("classifiers_*.json")]

@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from advforge import __version__
 from advforge.errors import InputError
 from advforge.generative import loop
 from advforge.generative.config import (
@@ -41,7 +40,7 @@ from advforge.generative.config import (
     to_flat,
 )
 from advforge.generative.data import train_val_tensors
-from advforge.generative.identity import model_device, model_identity, weights_hash
+from advforge.generative.identity import model_device, per_target_run_info, weights_hash
 from advforge.generative.losses import cw_target_loss, gan_loss
 from advforge.generative.nets import Discriminator, build_generator
 from advforge.generative.optim import descend, lr_factor, set_lr
@@ -251,11 +250,9 @@ def fit(
     """
     device = model_device(target)
     x, y, xv, yv = train_val_tensors(train, val, device)
-    num_classes = int(getattr(target, "num_classes", 0) or int(y.max()) + 1)
-    info = {"format_version": 1, "dataset": dataset, "num_classes": num_classes,
-            "in_channels": x.shape[1], "image_size": [x.shape[2], x.shape[3]],
-            "target_model": model_identity(target, target_run_dir), "seed": cfg.training.seed,
-            "version": __version__}
+    info = per_target_run_info(target, x, y, dataset=dataset, seed=cfg.training.seed,
+                               target_run_dir=target_run_dir)
+    num_classes = info["num_classes"]
     run_dir = Path(run_dir) if run_dir is not None else None
     data = (x, y, xv, yv)
     if cfg.target != "all":

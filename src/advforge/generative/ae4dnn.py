@@ -30,14 +30,12 @@ from torch import nn
 
 from advforge.errors import InputError
 from advforge.generative.autoencoders import build_autoencoder
-from advforge.generative.config import from_flat, leaf, section
+from advforge.generative.config import leaf
 from advforge.generative.progress import Progress
 from advforge.generative.reconstruction import (
-    AutoencoderConfig,
     Method,
-    ReconstructionTraining,
+    ReconstructionConfig,
     check_grid,
-    check_target,
     check_weight,
 )
 from advforge.generative.reconstruction import (
@@ -143,45 +141,29 @@ def _auto_grid(cfg: AE4DNNConfig, context: dict[str, Any]) -> list[float]:
 
 
 @dataclasses.dataclass
-class AE4DNNConfig:
-    """Hyperparameters of ``advforge train-attacker ae4dnn``.
+class AE4DNNConfig(ReconstructionConfig):
+    """Hyperparameters of ``advforge train-attacker ae4dnn`` (with the shared target, max_l2,
+    autoencoder and training of :class:`ReconstructionConfig`).
 
     Attributes:
-        target: the target class y*, or ``"all"`` for one autoencoder per class.
         beta: Formula 2's weight, or ``"auto"`` (sweep fractions of Formula 3's bound).
         beta_grid: explicit betas to sweep instead (Table I); the rule picks one.
-        max_l2: b of criterion (iv) and of the choice rule.
         bound_inits: initialisations of g over which Formula 3 is reported.
-        autoencoder: g's architecture.
-        training: S, optimiser, early stopping and seed.
     """
 
-    target: int | str = leaf(7, "the target class y* (the paper's 7), or all for one "
-                             "autoencoder per class")
     beta: float | str = leaf("auto", "Formula 2's weight of the cross-entropy, or auto: sweep "
                              "fractions of Formula 3's bound and keep the beta with the most "
                              "adversarial examples whose mean L2 is <= max_l2")
     beta_grid: list[float] | None = leaf(None, "sweep these betas (comma-separated) instead "
                                          "of auto's")
-    max_l2: float = leaf(6.5, "b: an example counts only if ||x' - x||_2 <= b, and auto keeps "
-                         "betas whose mean L2 is <= b")
     bound_inits: int = leaf(5, "initialisations of g over which Formula 3's bound is reported")
-    autoencoder: AutoencoderConfig = section(AutoencoderConfig, "autoencoder")
-    training: ReconstructionTraining = section(ReconstructionTraining, "training")
 
     def __post_init__(self) -> None:
-        check_target(self.target)
+        super().__post_init__()
         check_weight("beta", self.beta, upper=1.0)
         check_grid("beta_grid", self.beta_grid, upper=1.0)
-        if not (self.max_l2 > 0 and math.isfinite(self.max_l2)):
-            raise InputError(f"max_l2 must be > 0, got {self.max_l2}")
         if isinstance(self.bound_inits, bool) or self.bound_inits < 1:
             raise InputError(f"bound_inits must be >= 1, got {self.bound_inits}")
-
-    @classmethod
-    def from_flat(cls, values: dict[str, Any]) -> AE4DNNConfig:
-        """The config from flat names (``beta``, ``ae_ch``, ``epochs``, ...)."""
-        return from_flat(cls, values)
 
 
 METHOD = Method(kind="ae4dnn", weight_name="beta",

@@ -23,14 +23,12 @@ import torch
 from torch import nn
 
 from advforge.errors import InputError
-from advforge.generative.config import from_flat, leaf, section
+from advforge.generative.config import leaf
 from advforge.generative.progress import Progress
 from advforge.generative.reconstruction import (
-    AutoencoderConfig,
     Method,
-    ReconstructionTraining,
+    ReconstructionConfig,
     check_grid,
-    check_target,
     check_weight,
 )
 from advforge.generative.reconstruction import fit as fit_reconstruction
@@ -75,44 +73,29 @@ class AAEObjective:
 
 
 @dataclasses.dataclass
-class ATNConfig:
-    """Hyperparameters of ``advforge train-attacker atn``.
+class ATNConfig(ReconstructionConfig):
+    """Hyperparameters of ``advforge train-attacker atn`` (with the shared target, max_l2,
+    autoencoder and training of :class:`ReconstructionConfig`).
 
     Attributes:
-        target: the target class, or ``"all"`` for one autoencoder per class.
         phi: Formula 1's weight of the L2 distance, or ``"auto"`` (sweep Table II's values).
         phi_grid: explicit phis to sweep instead; the rule picks one.
         alpha: the reranking's factor.
-        max_l2: b of criterion (iv) and of the choice rule.
-        autoencoder: g's architecture.
-        training: S, optimiser, early stopping and seed.
     """
 
-    target: int | str = leaf(7, "the target class (the paper's 7), or all for one "
-                             "autoencoder per class")
     phi: float | str = leaf("auto", "Formula 1's weight of ||x - x'||_2, or auto: sweep "
                             "Table II's 0.02, 0.01, 0.005, 0.003, 0.002 and keep the phi with "
                             "the most adversarial examples whose mean L2 is <= max_l2")
     phi_grid: list[float] | None = leaf(None, "sweep these phis (comma-separated) instead of "
                                         "Table II's")
     alpha: float = leaf(1.5, "r_alpha: the target's probability becomes alpha x the largest")
-    max_l2: float = leaf(6.5, "b: an example counts only if ||x' - x||_2 <= b")
-    autoencoder: AutoencoderConfig = section(AutoencoderConfig, "autoencoder")
-    training: ReconstructionTraining = section(ReconstructionTraining, "training")
 
     def __post_init__(self) -> None:
-        check_target(self.target)
+        super().__post_init__()
         check_weight("phi", self.phi)
         check_grid("phi_grid", self.phi_grid)
         if not (self.alpha > 1 and math.isfinite(self.alpha)):
             raise InputError(f"alpha must be > 1, got {self.alpha}")
-        if not (self.max_l2 > 0 and math.isfinite(self.max_l2)):
-            raise InputError(f"max_l2 must be > 0, got {self.max_l2}")
-
-    @classmethod
-    def from_flat(cls, values: dict[str, Any]) -> ATNConfig:
-        """The config from flat names (``phi``, ``ae_ch``, ``epochs``, ...)."""
-        return from_flat(cls, values)
 
 
 METHOD = Method(kind="atn", weight_name="phi",

@@ -49,3 +49,18 @@ def model_identity(model: nn.Module, run_dir: str | Path | None = None) -> dict[
         "arch": run_arch(run_dir) or type(getattr(model, "net", model)).__name__,
         "weights_sha256": weights_hash(model),
     }
+
+
+def per_target_run_info(target: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
+                        dataset: str | None, seed: int,
+                        target_run_dir: str | Path | None) -> dict[str, Any]:
+    """The config.json entries every per-target attacker run records (AdvGAN, AE4DNN, ATN):
+    the data's shape, the class count (the model's, else the labels'), the target model and
+    the seed."""
+    from advforge import __version__
+
+    num_classes = int(getattr(target, "num_classes", 0) or int(y.max()) + 1)
+    return {"format_version": 1, "dataset": dataset, "num_classes": num_classes,
+            "in_channels": x.shape[1], "image_size": [x.shape[2], x.shape[3]],
+            "target_model": model_identity(target, target_run_dir), "seed": seed,
+            "version": __version__}

@@ -25,14 +25,21 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from advforge import __version__
 from advforge.errors import InputError
 from advforge.eval.runner import predict
 from advforge.generative import loop
 from advforge.generative.autoencoders import Autoencoder, build_autoencoder
-from advforge.generative.config import check_min, check_positive, jsonable, leaf, to_flat
+from advforge.generative.config import (
+    check_min,
+    check_positive,
+    from_flat,
+    jsonable,
+    leaf,
+    section,
+    to_flat,
+)
 from advforge.generative.data import train_val_tensors
-from advforge.generative.identity import model_device, model_identity, weights_hash
+from advforge.generative.identity import model_device, per_target_run_info, weights_hash
 from advforge.generative.optim import descend
 from advforge.generative.progress import Progress
 from advforge.generative.state import CONFIG_FILE, GENERATOR_FILE, write_checkpoint
@@ -84,6 +91,35 @@ class ReconstructionTraining:
         if self.batch_size < 2:
             raise InputError("batch_size must be >= 2")
         check_positive(self, {"lr": "lr"})
+
+
+@dataclasses.dataclass
+class ReconstructionConfig:
+    """What AE4DNN's and ATN's configurations share (each adds its loss weight).
+
+    Attributes:
+        target: the target class, or ``"all"`` for one autoencoder per class.
+        max_l2: b of criterion (iv) and of the choice rule.
+        autoencoder: g's architecture.
+        training: S, optimiser, early stopping and seed.
+    """
+
+    target: int | str = leaf(7, "the target class y* (the paper's 7), or all for one "
+                             "autoencoder per class")
+    max_l2: float = leaf(6.5, "b: an example counts only if ||x' - x||_2 <= b, and a sweep "
+                         "keeps weights whose mean L2 is <= b")
+    autoencoder: AutoencoderConfig = section(AutoencoderConfig, "autoencoder")
+    training: ReconstructionTraining = section(ReconstructionTraining, "training")
+
+    def __post_init__(self) -> None:
+        check_target(self.target)
+        if not (self.max_l2 > 0 and math.isfinite(self.max_l2)):
+            raise InputError(f"max_l2 must be > 0, got {self.max_l2}")
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any]) -> Any:
+        """The config from flat names (``beta`` / ``phi``, ``ae_ch``, ``epochs``, ...)."""
+        return from_flat(cls, values)
 
 
 def check_target(target: Any) -> None:
@@ -406,11 +442,9 @@ def fit(cfg: Any, method: Method, target: nn.Module, train: Any, *, val: Any = N
     """
     device = model_device(target)
     x, y, xv, yv = train_val_tensors(train, val, device)
-    num_classes = int(getattr(target, "num_classes", 0) or int(y.max()) + 1)
-    info = {"format_version": 1, "dataset": dataset, "num_classes": num_classes,
-            "in_channels": x.shape[1], "image_size": [x.shape[2], x.shape[3]],
-            "target_model": model_identity(target, target_run_dir), "seed": cfg.training.seed,
-            "max_l2": cfg.max_l2, "version": __version__}
+    info = {**per_target_run_info(target, x, y, dataset=dataset, seed=cfg.training.seed,
+                                  target_run_dir=target_run_dir), "max_l2": cfg.max_l2}
+    num_classes = info["num_classes"]
     run_dir = Path(run_dir) if run_dir is not None else None
     targets = range(num_classes) if cfg.target == "all" else [cfg.target]
     if cfg.target != "all" and cfg.target >= num_classes:
