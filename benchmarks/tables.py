@@ -628,8 +628,9 @@ def ae4dnn_bound() -> str:
 def _sweep_table(part_name: str, weight: str, paper_key: str) -> str:
     rows = []
     for name, dataset, part, paper in ae4dnn_parts(part_name):
-        theirs = dict(zip(paper[paper_key][weight],
-                          zip(paper[paper_key]["mean_l2"], paper[paper_key]["adv"])))
+        table = paper[paper_key]
+        theirs = dict(zip(table[weight], zip(table["mean_l2"], table["adv"], strict=True),
+                          strict=True))
         for r in part["rows"]:
             mark = " (chosen)" if r[weight] == part["chosen"] else ""
             their = theirs.get(r[weight])
