@@ -369,7 +369,25 @@ def headline_rows() -> list[tuple[str, str, str, str, str]]:
          f"AI-GAN {secs(t['aigan']['seconds'])}", f"PGD-20 {secs(t['pgd20']['seconds'])}",
          f"AI-GAN {PAPER['time']['aigan']}, PGD-20 {PAPER['time']['pgd20']}", TIMING[1][1]),
     ]
+    rows += ae4dnn_headline()
     return rows
+
+
+def ae4dnn_headline() -> list[tuple[str, str, str, str, str]]:
+    """AE4DNN at the beta its rule chose, on ``mnist5k``, beside AAE at the nearest mean L2."""
+    name = "ae4dnn_mnist5k.json"
+    if not (RESULTS / name).is_file() or "table3" not in load(name):
+        return []
+    part = load(name)["table3"]
+    row = next((r for r in part["rows"] if r["beta"] == part["chosen_beta"]), None)
+    if row is None:
+        return []
+    a, b = (row[k]["sets"]["outside_S"] for k in ("ae4dnn", "atn"))
+    return [(f"AE4DNN target 7, `mnist5k` Model B, beta {row['beta']:g} by its rule: valid "
+             f"examples (L2 <= 6.5) on the {a['inputs']:,} inputs outside S",
+             f"{pct(a['rate'])}, mean L2 {l2(a['mean_l2'])}",
+             f"AAE (phi {row['phi']:g}) {pct(b['rate'])}, mean L2 {l2(b['mean_l2'])}",
+             "53.5% / 67.7% (D / E)", name)]
 
 
 def headline() -> str:
