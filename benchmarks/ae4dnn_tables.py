@@ -18,6 +18,9 @@ Parts (``--parts``, comma-separated; default all), each written into the JSON as
 * ``all_targets``: ``--target all`` at the chosen beta and phi: per-target held-out rates.
 * ``table4`` (RQ4, Table IV): min / max L2 and total seconds of AE4DNN (training + forging),
   box-constrained L-BFGS and C&W L2 on S.
+* ``timing``: one autoencoder at the chosen beta trained by the CLI, and 10,000 examples forged,
+  with ``--threads`` threads (the bars: 2 minutes and 2 seconds on two cores); the load average
+  before it starts is recorded, since another job on the machine slows both.
 
     python benchmarks/ae4dnn_tables.py --dataset mnist5k \\
         --zoo lenet5=runs/lenet5_mnist5k,vgg13=runs/vgg13_mnist5k,...
@@ -51,7 +54,7 @@ from advforge.utils.checkpoint import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PARTS = ("bound", "sweep", "aae", "table3", "transfer", "all_targets", "table4")
+PARTS = ("bound", "sweep", "aae", "table3", "transfer", "all_targets", "table4", "timing")
 SHIPPED = {"mnist5k": ROOT / "src/advforge/pretrained/mnist5k_model_b"}
 TARGET = 7  # the paper's target label
 SUBSET = 1000  # |S|, the CLI's default
@@ -374,9 +377,25 @@ def _l2_summary(model, x, x_adv, y) -> dict[str, Any]:
             "mean_l2": float(l2.mean()) if l2.numel() else None}
 
 
+def part_timing(ctx: Context) -> dict[str, Any]:
+    _needs(ctx, "sweep")
+    load_before = os.getloadavg()
+    beta = ctx.record["sweep"]["chosen"]
+    run = ctx.work / f"timing_beta_{beta:g}_threads_{ctx.args.threads}"
+    info = ctx.run_cli("train-attacker", "ae4dnn", "--beta", f"{beta:g}", "--out", str(run))
+    m = json.loads((run / "config.json").read_text())["metrics"]
+    attack = load_attacker(run)
+    return {**info, "beta": beta, "threads": ctx.args.threads,
+            "load_average_before": [round(v, 2) for v in load_before],
+            "train_seconds": round(m["train_seconds"], 1), "epochs": m["epochs"],
+            "heldout_rate": m["heldout"]["rate"],
+            "forge_seconds_10k": _forge_seconds(attack, ctx.splits.test.x)}
+
+
 PART_FUNCTIONS = {"bound": part_bound, "sweep": part_sweep, "aae": part_aae,
                   "table3": part_table3, "transfer": part_transfer,
-                  "all_targets": part_all_targets, "table4": part_table4}
+                  "all_targets": part_all_targets, "table4": part_table4,
+                  "timing": part_timing}
 
 if __name__ == "__main__":
     sys.exit(main())
