@@ -101,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="transfer: NAME=RUN_DIR pairs (comma-separated), classifiers trained "
                         "on the same data")
     p.add_argument("--bound-inits", type=int, default=5)
+    p.add_argument("--subset-size", type=int, default=SUBSET,
+                   help="|S| (passed to every run when not the CLI's 1,000; smoke runs)")
     p.add_argument("--table4-n", type=int, default=SUBSET,
                    help="table4: the first N images of S attacked by L-BFGS and C&W")
     p.add_argument("--flags", default="",
@@ -149,7 +151,7 @@ class Context:
         x, y = splits.train.x, splits.train.y.long()
         num_classes = int(y.max()) + 1
         # S exactly as the CLI draws it (reconstruction._fit_target: seed + target).
-        self.subset_idx = balanced_subset(y, SUBSET, TARGET, num_classes, TARGET)
+        self.subset_idx = balanced_subset(y, args.subset_size, TARGET, num_classes, TARGET)
         outside = torch.ones(len(y), dtype=torch.bool)
         outside[self.subset_idx] = False
         self.x_s, self.y_s = x[self.subset_idx], y[self.subset_idx]
@@ -160,6 +162,10 @@ class Context:
         already holds a finished config.json); the command and wall seconds."""
         out = Path(argv[argv.index("--out") + 1])
         flags = self.args.flags.split()
+        if self.args.subset_size != SUBSET:
+            flags += ["--subset-size", str(self.args.subset_size)]
+        if argv[1] == "ae4dnn" and self.args.bound_inits != 5:
+            flags += ["--bound-inits", str(self.args.bound_inits)]
         command = ["advforge", *argv, "--model", _relative(self.model_dir), "--dataset",
                    self.args.dataset, *flags]
         wall = None
@@ -341,7 +347,7 @@ def part_all_targets(ctx: Context) -> dict[str, Any]:
 
 def part_table4(ctx: Context) -> dict[str, Any]:
     _needs(ctx, "sweep")
-    n = min(ctx.args.table4_n, SUBSET)
+    n = min(ctx.args.table4_n, ctx.args.subset_size)
     x, y = ctx.x_s[:n], ctx.y_s[:n]
     t = torch.full_like(y, TARGET)
     sweep = ctx.record["sweep"]
