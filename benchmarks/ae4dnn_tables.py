@@ -9,6 +9,8 @@ Parts (``--parts``, comma-separated; default all), each written into the JSON as
   with no other flag (``--beta auto``): per beta the mean L2 and the number of valid
   adversarial examples on S, and the beta the rule chose.
 * ``aae`` (Table II): ``advforge train-attacker atn`` likewise (``--phi auto``, Table II's phis).
+* ``aae_wide``: AAE at ``--phi-grid 0.2,0.1,0.05``, larger weights of the distance than
+  Table II's, so that Table III can pair AE4DNN with an AAE of similar mean L2.
 * ``table3`` (RQ2): every AE4DNN beta paired with the AAE phi of nearest mean L2 on S; the
   adversarial rate (criteria (i)-(iv)) of both on inputs never used in training (on
   ``mnist5k`` every training image outside S plus the test split; on a larger split also
@@ -54,7 +56,8 @@ from advforge.utils.checkpoint import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PARTS = ("bound", "sweep", "aae", "table3", "transfer", "all_targets", "table4", "timing")
+PARTS = ("bound", "sweep", "aae", "aae_wide", "table3", "transfer", "all_targets", "table4",
+         "timing")
 SHIPPED = {"mnist5k": ROOT / "src/advforge/pretrained/mnist5k_model_b"}
 TARGET = 7  # the paper's target label
 SUBSET = 1000  # |S|, the CLI's default
@@ -193,11 +196,12 @@ def _relative(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def _sweep_rows(config: dict[str, Any], weight: str) -> list[dict[str, Any]]:
+def _sweep_rows(config: dict[str, Any], weight: str, run: Path) -> list[dict[str, Any]]:
     rows = []
     for r in config["metrics"]["sweep"]:
         s = r["subset"]
-        rows.append({weight: r[weight], "mean_l2": s["mean_l2"], "valid": s["valid"],
+        rows.append({weight: r[weight], "dir": str(run / "sweep" / f"{weight}_{r[weight]:g}"),
+                     "mean_l2": s["mean_l2"], "valid": s["valid"],
                      "adversarial": s["adversarial"], "inputs": s["inputs"],
                      "heldout_rate": (r.get("heldout") or {}).get("rate"),
                      "epochs": r["epochs"], "train_seconds": round(r["train_seconds"], 1)})
@@ -214,12 +218,14 @@ def part_bound(ctx: Context) -> dict[str, Any]:
                                              start_at_mean=False)}
 
 
-def _sweep(ctx: Context, kind: str, weight: str) -> dict[str, Any]:
-    run = ctx.work / f"{kind}_t{TARGET}"
-    info = ctx.run_cli("train-attacker", kind, "--out", str(run))
+def _sweep(ctx: Context, kind: str, weight: str, name: str | None = None,
+           extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    run = ctx.work / (name or f"{kind}_t{TARGET}")
+    info = ctx.run_cli("train-attacker", kind, *extra, "--out", str(run))
     config = json.loads((run / "config.json").read_text())
     m = config["metrics"]
-    return {**info, "run": str(run), "chosen": m["chosen"], "rows": _sweep_rows(config, weight),
+    return {**info, "run": str(run), "chosen": m["chosen"],
+            "rows": _sweep_rows(config, weight, run),
             "chosen_subset": m["subset"], "chosen_heldout": m.get("heldout"),
             "sweep_train_seconds": round(m["sweep_train_seconds"], 1),
             "bound": m.get("beta_bound")}
@@ -233,8 +239,13 @@ def part_aae(ctx: Context) -> dict[str, Any]:
     return _sweep(ctx, "atn", "phi")
 
 
-def _sweep_dir(ctx: Context, kind: str, weight: str, value: float) -> Path:
-    return ctx.work / f"{kind}_t{TARGET}" / "sweep" / f"{weight}_{value:g}"
+WIDE_PHIS = (0.2, 0.1, 0.05)
+
+
+def part_aae_wide(ctx: Context) -> dict[str, Any]:
+    """AAE at phis above Table II's, whose smaller mean L2 can meet AE4DNN's for Table III."""
+    grid = ",".join(f"{v:g}" for v in WIDE_PHIS)
+    return _sweep(ctx, "atn", "phi", f"atn_t{TARGET}_wide", ("--phi-grid", grid))
 
 
 def _needs(ctx: Context, *parts: str) -> None:
@@ -243,16 +254,31 @@ def _needs(ctx: Context, *parts: str) -> None:
         raise SystemExit(f"run the parts {missing} first")
 
 
+def _rows(ctx: Context, kind: str) -> list[dict[str, Any]]:
+    """A kind's sweep rows that produced adversarial examples, each with its run directory."""
+    parts = ("sweep",) if kind == "ae4dnn" else ("aae", "aae_wide")
+    weight = "beta" if kind == "ae4dnn" else "phi"
+    rows = []
+    for part in parts:
+        for r in ctx.record.get(part, {}).get("rows", []):
+            if r["mean_l2"] is not None:
+                default = ctx.work / f"{kind}_t{TARGET}" / "sweep" / f"{weight}_{r[weight]:g}"
+                rows.append({**r, "dir": r.get("dir", str(default))})
+    return rows
+
+
 def matched_pairs(ctx: Context) -> list[dict[str, Any]]:
-    """Every AE4DNN beta with the AAE phi of nearest mean L2 on S (the paper's A-E)."""
-    aae = [r for r in ctx.record["aae"]["rows"] if r["mean_l2"] is not None]
+    """Every AE4DNN beta with the AAE phi of nearest mean L2 on S (the paper's A-E), over
+    Table II's phis and the wider ones when that part ran."""
+    aae = _rows(ctx, "atn")
     pairs = []
-    for r in ctx.record["sweep"]["rows"]:
-        if r["mean_l2"] is None or not aae:
-            continue
+    for r in _rows(ctx, "ae4dnn"):
+        if not aae:
+            break
         near = min(aae, key=lambda a: abs(a["mean_l2"] - r["mean_l2"]))
         pairs.append({"beta": r["beta"], "phi": near["phi"], "ae4dnn_l2_S": r["mean_l2"],
-                      "aae_l2_S": near["mean_l2"]})
+                      "aae_l2_S": near["mean_l2"],
+                      "dirs": {"ae4dnn": r["dir"], "atn": near["dir"]}})
     return pairs
 
 
@@ -278,8 +304,8 @@ def part_table3(ctx: Context) -> dict[str, Any]:
     rows = []
     for pair in matched_pairs(ctx):
         row = dict(pair)
-        for kind, weight in (("ae4dnn", "beta"), ("atn", "phi")):
-            attack = load_attacker(_sweep_dir(ctx, kind, weight, pair[weight]))
+        for kind in ("ae4dnn", "atn"):
+            attack = load_attacker(pair["dirs"][kind])
             per_set = {}
             for name, (x, y) in sets.items():
                 counts = adversarial_counts(ctx.model, x, _forge(attack, x), y, TARGET, 6.5)
@@ -303,8 +329,8 @@ def part_transfer(ctx: Context) -> dict[str, Any]:
     rows = []
     for pair in matched_pairs(ctx):
         row = dict(pair)
-        for kind, weight in (("ae4dnn", "beta"), ("atn", "phi")):
-            x_adv = _forge(load_attacker(_sweep_dir(ctx, kind, weight, pair[weight])), x)
+        for kind in ("ae4dnn", "atn"):
+            x_adv = _forge(load_attacker(pair["dirs"][kind]), x)
             counts = adversarial_counts(ctx.model, x, x_adv, y, TARGET, 6.5)
             valid = _valid_mask(ctx.model, x, x_adv, y)
             row[kind] = {"source_valid": counts["valid"], "transfer": {}}
@@ -399,6 +425,7 @@ def part_timing(ctx: Context) -> dict[str, Any]:
 
 
 PART_FUNCTIONS = {"bound": part_bound, "sweep": part_sweep, "aae": part_aae,
+                  "aae_wide": part_aae_wide,
                   "table3": part_table3, "transfer": part_transfer,
                   "all_targets": part_all_targets, "table4": part_table4,
                   "timing": part_timing}

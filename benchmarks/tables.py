@@ -673,8 +673,13 @@ def ae4dnn_table1() -> str:
 
 
 def ae4dnn_table2() -> str:
-    """Table II: the AAE phi sweep."""
-    return _sweep_table("aae", "phi", "table2")
+    """Table II: the AAE phi sweep (``--phi auto``), then the wider phis of ``aae_wide``."""
+    text = _sweep_table("aae", "phi", "table2")
+    wide = _sweep_table("aae_wide", "phi", "table2")
+    if wide == NOTHING_YET:
+        return text
+    return text + "\n" + "\n".join(line for line in wide.splitlines()[2:]
+                                   if "| paper |" not in line)
 
 
 def ae4dnn_table3() -> str:

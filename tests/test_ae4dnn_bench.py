@@ -23,6 +23,7 @@ def test_ae4dnn_tables_smoke_writes_every_part(tmp_path: Path, monkeypatch) -> N
     assert ae4dnn_tables.main(argv) == 0
     record = json.loads(out.read_text())
     assert set(ae4dnn_tables.PARTS) <= set(record)
+    assert "--phi-grid 0.2,0.1,0.05" in record["aae_wide"]["command"]
     assert record["sweep"]["command"].startswith("advforge train-attacker ae4dnn --out WORK/")
     assert len(record["sweep"]["rows"]) == 7 and len(record["aae"]["rows"]) == 5
     bound = record["bound"]["default_init"]
@@ -42,7 +43,7 @@ def test_ae4dnn_tables_smoke_writes_every_part(tmp_path: Path, monkeypatch) -> N
 
 class _Record:
     def __init__(self, record):
-        self.record = record
+        self.record, self.work = record, Path("work")
 
 
 def test_pairs_match_each_beta_to_the_phi_of_nearest_mean_l2(tmp_path, monkeypatch) -> None:
@@ -53,6 +54,11 @@ def test_pairs_match_each_beta_to_the_phi_of_nearest_mean_l2(tmp_path, monkeypat
                                {"phi": 0.002, "mean_l2": 8.8}, {"phi": 0.05, "mean_l2": None}]}}
     pairs = ae4dnn_tables.matched_pairs(_Record(record))
     assert [(p["beta"], p["phi"]) for p in pairs] == [(0.001, 0.02), (0.004, 0.005)]
+    assert pairs[1]["dirs"]["atn"] == str(Path("work/atn_t7/sweep/phi_0.005"))
+    # the wider phis join the candidates when that part ran
+    record["aae_wide"] = {"rows": [{"phi": 0.1, "mean_l2": 3.0, "dir": "wide/phi_0.1"}]}
+    pairs = ae4dnn_tables.matched_pairs(_Record(record))
+    assert pairs[0]["phi"] == 0.1 and pairs[0]["dirs"]["atn"] == "wide/phi_0.1"
     counts = {"inputs": 10, "valid": 5, "rate": 0.5, "mean_l2": 4.0, "success": 0.6}
     side = {"sets": {"outside_S": counts}, "forge_seconds_10k": 1.0,
             "source_valid": 5, "transfer": {"vgg13": {"of_valid": 0.4, "of_inputs": 0.2}}}

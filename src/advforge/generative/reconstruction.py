@@ -135,8 +135,8 @@ def check_weight(name: str, value: Any, *, upper: float | None = None) -> None:
         return
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < 0 or (upper is not None and value > upper):
-        bounds = f"[0, {upper:g}]" if upper is not None else ">= 0"
-        raise InputError(f"{name} must be a number in {bounds} or auto, got {value!r}")
+        bounds = f"in [0, {upper:g}]" if upper is not None else ">= 0"
+        raise InputError(f"{name} must be a number {bounds} or auto, got {value!r}")
 
 
 def check_grid(name: str, grid: Any, *, upper: float | None = None) -> None:
