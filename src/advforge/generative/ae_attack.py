@@ -22,6 +22,10 @@ from advforge.utils.modes import model_mode
 from advforge.utils.validate import check_images, check_labels, check_targets
 
 RECONSTRUCTION_KINDS = ("ae4dnn", "atn")
+# Images per autoencoder call when chunk_size is None. The full-resolution activations of a
+# large batch leave the cache; 256 forged 10,000 MNIST examples faster than both the whole
+# batch and ChunkedAttack's single-thread 64 on two threads, and as fast on one.
+AUTOENCODER_CHUNK = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,8 +89,8 @@ class AutoencoderAttack(ChunkedAttack):
         g = self.autoencoder
         dtype = next(g.parameters()).dtype
         with torch.no_grad(), model_mode(g, "eval"):
-            out = run_in_chunks(lambda xc, _yc, _tc: g(xc.to(dtype)), g, self.chunk_size,
-                                x, y, None)
+            out = run_in_chunks(lambda xc, _yc, _tc: g(xc.to(dtype)), g,
+                                self.chunk_size or AUTOENCODER_CHUNK, x, y, None)
         return out.to(x.dtype).clamp(0.0, 1.0).detach()
 
     def to(self, device: torch.device | str) -> AutoencoderAttack:
