@@ -59,6 +59,11 @@ def test_pairs_match_each_beta_to_the_phi_of_nearest_mean_l2(tmp_path, monkeypat
     record["aae_wide"] = {"rows": [{"phi": 0.1, "mean_l2": 3.0, "dir": "wide/phi_0.1"}]}
     pairs = ae4dnn_tables.matched_pairs(_Record(record))
     assert pairs[0]["phi"] == 0.1 and pairs[0]["dirs"]["atn"] == "wide/phi_0.1"
+    # --target all takes the rule's weight over both sweeps: most valid with mean L2 <= 6.5
+    rows = [{"phi": 0.02, "mean_l2": 4.0, "valid": 40}, {"phi": 0.1, "mean_l2": 3.0, "valid": 90},
+            {"phi": 0.005, "mean_l2": 7.0, "valid": 300}]
+    assert ae4dnn_tables._rule(rows, "phi") == 0.1
+    assert ae4dnn_tables._rule(rows[2:], "phi") == 0.005  # none under b: the smallest L2
     counts = {"inputs": 10, "valid": 5, "rate": 0.5, "mean_l2": 4.0, "success": 0.6}
     side = {"sets": {"outside_S": counts}, "forge_seconds_10k": 1.0,
             "source_valid": 5, "transfer": {"vgg13": {"of_valid": 0.4, "of_inputs": 0.2}}}
