@@ -757,10 +757,9 @@ def ae4dnn_timing() -> str:
 def ae4dnn_all_targets() -> str:
     """``--target all`` at the chosen weights: held-out rate per target."""
     rows = []
-    for name, dataset, part, _ in ae4dnn_parts("all_targets"):
-        for kind, weight in (("ae4dnn", "beta"), ("atn", "phi")):
-            if kind not in part:
-                continue
+    for kind, weight, part_name in (("ae4dnn", "beta", "all_targets"),
+                                    ("atn", "phi", "all_targets_aae")):
+        for name, dataset, part, _ in ae4dnn_parts(part_name):
             r = part[kind]
             per = ", ".join(f"{t}: {pct(v['rate'])}" for t, v in r["per_target"].items())
             rows.append([dataset, f"{kind} {weight}={r[weight]:g}", pct(r["heldout"]["rate"]),

@@ -33,6 +33,7 @@ def test_ae4dnn_tables_smoke_writes_every_part(tmp_path: Path, monkeypatch) -> N
     assert table3["sets"]["outside_S"] == 4000 - 45 + 1000
     assert record["transfer"]["zoo_accuracy"]["twin"] > 0.95  # the shipped Model B itself
     assert set(record["all_targets"]["ae4dnn"]["per_target"]) == {str(t) for t in range(10)}
+    assert set(record["all_targets_aae"]["atn"]["per_target"]) == {str(t) for t in range(10)}
     assert record["table4"]["n"] == 3 and record["timing"]["forge_seconds_10k"] > 0
     monkeypatch.setattr(tables, "RESULTS", out.parent)
     # one epoch of a 4-channel autoencoder fools nothing, so Tables III and V have no pair yet
