@@ -378,7 +378,9 @@ def part_all_targets_aae(ctx: Context) -> dict[str, Any]:
 
 def _all_targets(ctx: Context, kind: str, weight: str) -> dict[str, Any]:
     """``--target all`` at the weight the rule picks over the kind's sweeps."""
-    value = _rule(_rows(ctx, kind), weight)
+    rows = _rows(ctx, kind)  # none when no sweep point fooled the model: the CLI's choice
+    value = _rule(rows, weight) if rows else ctx.record["sweep" if kind == "ae4dnn"
+                                                        else "aae"]["chosen"]
     run = ctx.work / f"{kind}_all"
     info = ctx.run_cli("train-attacker", kind, "--target", "all", f"--{weight}", f"{value:g}",
                        "--out", str(run))
