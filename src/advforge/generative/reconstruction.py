@@ -358,7 +358,9 @@ def choose_weight(rows: list[dict[str, Any]], max_l2: float) -> dict[str, Any]:
     good = [r for r in rows if mean(r) <= max_l2]
     if good:
         return max(good, key=lambda r: (r["subset"]["valid"], -mean(r)))
-    log.warning("no weight keeps the mean L2 under %.3g; taking the smallest", max_l2)
+    log.warning("no weight keeps the mean L2 under %.3g; taking the one of smallest mean L2 "
+                "(sweep weights that favour the distance more: a smaller beta, a larger phi "
+                "such as --phi-grid 0.2,0.1,0.05)", max_l2)
     return min(rows, key=mean)
 
 
