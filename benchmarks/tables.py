@@ -710,8 +710,9 @@ def ae4dnn_table5() -> str:
     for name, dataset, part, _ in ae4dnn_parts("transfer"):
         models = list(part["zoo"])
         for r in part["rows"]:
-            cells = [f"{pct(r['ae4dnn']['transfer'][m]['of_valid'])} / "
-                     f"{pct(r['atn']['transfer'][m]['of_valid'])}" for m in models]
+            cells = [" / ".join(f"{pct(r[k]['transfer'][m]['of_valid'])} "
+                                f"({pct(r[k]['transfer'][m]['of_inputs'])})"
+                                for k in ("ae4dnn", "atn")) for m in models]
             rows.append([dataset, f"{r['beta']:g}", f"{r['phi']:g}",
                          f"{r['ae4dnn']['source_valid']} / {r['atn']['source_valid']}",
                          *cells, cite(name)])
