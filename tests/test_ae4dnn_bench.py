@@ -76,5 +76,5 @@ def test_pairs_match_each_beta_to_the_phi_of_nearest_mean_l2(tmp_path, monkeypat
     monkeypatch.setattr(tables, "RESULTS", tmp_path)
     assert "| `mnist5k` | 0.004 | 0.005 | 4.00 / 4.00 | 50.00% / 50.00% |" in \
         tables.ae4dnn_table3()
-    assert "40.00% / 40.00%" in tables.ae4dnn_table5()
+    assert "40.00% (20.00%) / 40.00% (20.00%)" in tables.ae4dnn_table5()
     assert "beta 0.004 by its rule" in tables.ae4dnn_headline()[0][0]
