@@ -187,8 +187,9 @@ def forge_all(g: nn.Module, x: torch.Tensor, batch: int = FORGE_BATCH) -> torch.
 
 @torch.no_grad()
 def adversarial_counts(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
-                       y: torch.Tensor, target: int | torch.Tensor, max_l2: float
-                       ) -> dict[str, Any]:
+                       y: torch.Tensor, target: int | torch.Tensor, max_l2: float, *,
+                       clean_pred: torch.Tensor | None = None,
+                       adv_pred: torch.Tensor | None = None) -> dict[str, Any]:
     """The validity criteria of AE4DNN Sec. II-B over a set, and the L2 statistics.
 
     Returns:
@@ -198,13 +199,14 @@ def adversarial_counts(model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
         targeted-success rule, no distance bound); ``mean_l2`` over the adversarial ones
         (Tables I-III's average distance); ``mean_l2_valid``, ``min_l2``, ``max_l2`` over
         the valid ones; ``hits_any`` = (ii) and (iii) only, what a filter that skips
-        criteria (i) and (iv) counts.
+        criteria (i) and (iv) counts. ``clean_pred`` / ``adv_pred``: the model's predictions
+        on ``x`` / ``x_adv`` when already known (then it is not called for them).
     """
     n = int(x.shape[0])
     t = torch.as_tensor(target, device=x.device).expand(n) if n else y
     with model_mode(model, "eval"):
-        clean = predict(model, x)[0] if n else y
-        adv = predict(model, x_adv)[0] if n else y
+        clean = clean_pred if clean_pred is not None else predict(model, x)[0] if n else y
+        adv = adv_pred if adv_pred is not None else predict(model, x_adv)[0] if n else y
     correct, differs, hits = clean == y, clean != t, adv == t
     l2 = (x_adv - x).flatten(1).norm(dim=1)
     ok = correct & differs & hits
