@@ -206,7 +206,7 @@ def _sweep_rows(config: dict[str, Any], weight: str, run: Path) -> list[dict[str
     rows = []
     for r in config["metrics"]["sweep"]:
         s = r["subset"]
-        rows.append({weight: r[weight], "dir": str(run / "sweep" / f"{weight}_{r[weight]:g}"),
+        rows.append({weight: r[weight], "dir": f"{run.name}/sweep/{weight}_{r[weight]:g}",
                      "mean_l2": s["mean_l2"], "valid": s["valid"],
                      "adversarial": s["adversarial"], "inputs": s["inputs"],
                      "heldout_rate": (r.get("heldout") or {}).get("rate"),
@@ -230,7 +230,7 @@ def _sweep(ctx: Context, kind: str, weight: str, name: str | None = None,
     info = ctx.run_cli("train-attacker", kind, *extra, "--out", str(run))
     config = json.loads((run / "config.json").read_text())
     m = config["metrics"]
-    return {**info, "run": str(run), "chosen": m["chosen"],
+    return {**info, "run": run.name, "chosen": m["chosen"],
             "rows": _sweep_rows(config, weight, run),
             "chosen_subset": m["subset"], "chosen_heldout": m.get("heldout"),
             "sweep_train_seconds": round(m["sweep_train_seconds"], 1),
@@ -261,15 +261,16 @@ def _needs(ctx: Context, *parts: str) -> None:
 
 
 def _rows(ctx: Context, kind: str) -> list[dict[str, Any]]:
-    """A kind's sweep rows that produced adversarial examples, each with its run directory."""
+    """A kind's sweep rows that produced adversarial examples, each with its run directory
+    (relative to the work directory)."""
     parts = ("sweep",) if kind == "ae4dnn" else ("aae", "aae_wide")
     weight = "beta" if kind == "ae4dnn" else "phi"
     rows = []
     for part in parts:
         for r in ctx.record.get(part, {}).get("rows", []):
             if r["mean_l2"] is not None:
-                default = ctx.work / f"{kind}_t{TARGET}" / "sweep" / f"{weight}_{r[weight]:g}"
-                rows.append({**r, "dir": r.get("dir", str(default))})
+                default = f"{kind}_t{TARGET}/sweep/{weight}_{r[weight]:g}"
+                rows.append({**r, "dir": r.get("dir", default)})
     return rows
 
 
@@ -314,7 +315,7 @@ def part_table3(ctx: Context) -> dict[str, Any]:
     def measure(run_dir: str) -> dict[str, Any]:
         """One autoencoder on every set: forged once, predicted once, counted per prefix."""
         if run_dir not in cache:
-            attack = load_attacker(run_dir)
+            attack = load_attacker(ctx.work / run_dir)
             x_adv = _forge(attack, x_all)
             adv = predict(ctx.model, x_adv)[0]
             per_set = {}
@@ -347,7 +348,7 @@ def part_transfer(ctx: Context) -> dict[str, Any]:
     for pair in matched_pairs(ctx):
         row = dict(pair)
         for kind in ("ae4dnn", "atn"):
-            x_adv = _forge(load_attacker(pair["dirs"][kind]), x)
+            x_adv = _forge(load_attacker(ctx.work / pair["dirs"][kind]), x)
             counts = adversarial_counts(ctx.model, x, x_adv, y, TARGET, 6.5)
             valid = _valid_mask(ctx.model, x, x_adv, y)
             row[kind] = {"source_valid": counts["valid"], "transfer": {}}
