@@ -12,7 +12,7 @@ import yaml
 
 from advforge import data as datasets
 from advforge.cli.train_attacker import AttackerRunOptions
-from advforge.generative import AdvGANConfig, AIGANConfig
+from advforge.generative import AdvGANConfig, AE4DNNConfig, AIGANConfig
 from advforge.generative.config import flat_names
 from advforge.models import MODELS
 from advforge.models.recipes import RECIPES, Recipe, all_recipes, find_recipe
@@ -71,7 +71,7 @@ def test_every_recipe_builds_a_valid_config(recipe: Recipe):
                     **{k: v for k, v in recipe.settings.items() if k in train_fields})
         cls(**{k: v for k, v in recipe.settings.items() if k in own})
         return
-    cls = {"aigan": AIGANConfig, "advgan": AdvGANConfig}[recipe.name]
+    cls = {"aigan": AIGANConfig, "advgan": AdvGANConfig, "ae4dnn": AE4DNNConfig}[recipe.name]
     run_fields = {f.name for f in dataclasses.fields(AttackerRunOptions)}
     gan_fields = set(flat_names(cls))
     assert set(recipe.settings) <= run_fields | gan_fields, "a setting no config takes"

@@ -213,6 +213,15 @@ register(Recipe(
              _RESULTS + "aigan_tables_mnist5k-b_retrained_cw20.json",
              "results.mnist5k-b.advgan.success"),
     "the AI-GAN tables' AdvGAN baseline: 5 epochs per target, every target"))
+register(Recipe(
+    "attacker", "ae4dnn", "mnist5k", {},
+    "advforge train-attacker ae4dnn --model runs/model_b_mnist5k --dataset mnist5k "
+    "--out runs/ae4dnn_mnist5k",
+    Measured(0.784,
+             "valid adversarial examples (AE4DNN's criteria, L2 <= 6.5) on the first 1,000 "
+             "test images, target 7, beta chosen by --beta auto, against the shipped Model B",
+             _RESULTS + "ae4dnn_mnist5k.json", "sweep.chosen_heldout.rate"),
+    "package defaults: target 7, S of 1,000 images, beta auto, up to 100 epochs"))
 
 # ---------------------------------------------------------------- defenses
 # ``advforge defend NAME``: these settings apply over the classifier recipe of the chosen
