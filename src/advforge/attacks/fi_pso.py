@@ -79,13 +79,13 @@ from advforge.attacks.hyper import check_choice, check_int, check_range
 from advforge.attacks.registry import ATTACKS
 from advforge.errors import InputError
 from advforge.utils.validate import check_eps
+from advforge.utils.precision import PRECISIONS
 
 __all__ = ["FiPSO", "PSOResult", "Requirements", "requirements_met", "P_TOL"]
 
 # Forward passes on one CPU thread run ~2x faster in chunks that stay in cache (chunking.py).
 CPU_CHUNK = 256
 MAX_BATCH = 8192  # candidates per forward pass otherwise: bounds activation memory
-PRECISIONS = ("float32", "bfloat16")
 
 _SINK: contextvars.ContextVar[list | None] = contextvars.ContextVar("fi_pso_sink", default=None)
 

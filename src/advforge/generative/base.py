@@ -17,11 +17,13 @@ from torch import nn
 
 from advforge.attacks.base import Attack
 from advforge.attacks.chunking import ChunkedAttack, run_in_chunks
+from advforge.attacks.hyper import check_choice
 from advforge.errors import CheckpointError, InputError
 from advforge.generative.nets import PerturbationGenerator, generator_class
 from advforge.generative.state import CONFIG_FILE, GENERATOR_FILE
 from advforge.utils.checkpoint import load_safetensors, read_json
 from advforge.utils.modes import model_mode
+from advforge.utils.precision import PRECISIONS, lower_precision
 from advforge.utils.validate import check_eps, check_images, check_labels, check_targets
 
 KINDS = ("aigan", "advgan", "ae4dnn", "atn")
@@ -43,6 +45,12 @@ class GeneratorAttack(ChunkedAttack):
         chunk_size: images per generator call; None = automatic (64 on a single-threaded CPU,
             where cache-sized chunks forge 1,000 MNIST examples about twice as fast; see
             :mod:`advforge.attacks.chunking`).
+        precision: "float32" (the reference path) or "bfloat16": the network runs under a
+            bfloat16 autocast where the device runs it natively
+            (:mod:`advforge.utils.precision`; float32 elsewhere), its squashing and the eps
+            clamp in float32, so the bound holds exactly either way. A trained run records
+            the precision its success was measured in (config.json "inference") and
+            :func:`load_attacker` serves that one.
 
     Example:
         >>> attack = GeneratorAttack(generator, 0.3)
@@ -58,9 +66,11 @@ class GeneratorAttack(ChunkedAttack):
     num_classes: int | None = None
     kind: str = "aigan"
     source: str | None = None
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         super().__post_init__()  # chunk_size
+        check_choice(self.precision, "precision", PRECISIONS)
         if not isinstance(self.generator, PerturbationGenerator):
             raise InputError(f"generator must be a PerturbationGenerator, got "
                              f"{type(self.generator).__name__}")
@@ -121,11 +131,13 @@ class GeneratorAttack(ChunkedAttack):
     def perturb(self, model, x, y, *, target, generator):
         g = self.generator
         dtype = next(g.parameters()).dtype
-        with torch.no_grad(), model_mode(g, "eval"):
-            cond = target if g.num_classes is not None else None
+        cond = target if g.num_classes is not None else None
+        with (torch.no_grad(), model_mode(g, "eval"),
+              lower_precision(self.precision, x.device)):
             delta = run_in_chunks(lambda xc, _yc, tc: g(xc.to(dtype), tc), g, self.chunk_size,
-                                  x, y, cond).clamp(-self.eps, self.eps)  # (B, C, H, W)
-        return (x + delta.to(x.dtype)).clamp(0.0, 1.0).detach()
+                                  x, y, cond)  # (B, C, H, W)
+        delta = delta.to(x.dtype).clamp(-self.eps, self.eps)
+        return (x + delta).clamp(0.0, 1.0).detach()
 
     def to(self, device: torch.device | str) -> GeneratorAttack:
         """Move the generator (in place) and return self."""
@@ -134,7 +146,8 @@ class GeneratorAttack(ChunkedAttack):
 
     def hyper(self) -> dict[str, Any]:
         return {"kind": self.kind, "eps": self.eps, "fixed_target": self.fixed_target,
-                "source": self.source, "generator": self.generator.arch_kwargs()}
+                "source": self.source, "precision": self.precision,
+                "generator": self.generator.arch_kwargs()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,5 +243,11 @@ def load_attacker(run_dir: str | Path) -> Attack:
         fixed = None if kind == "aigan" else int(cfg["target"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{run_dir / CONFIG_FILE} lacks a valid entry: {exc}") from None
+    inference = cfg.get("inference") or {}
+    precision = inference.get("precision", "float32") if isinstance(inference, dict) else None
+    if precision not in PRECISIONS:
+        raise CheckpointError(f"{run_dir / CONFIG_FILE} names an unknown inference precision "
+                              f"{precision!r}")
     return GeneratorAttack(_load_generator(run_dir, cfg), eps, fixed_target=fixed,
-                           num_classes=num_classes, kind=kind, source=str(run_dir))
+                           num_classes=num_classes, kind=kind, source=str(run_dir),
+                           precision=precision)

@@ -197,8 +197,12 @@ class PerturbationGenerator(nn.Module):
     def _squash(self, x: torch.Tensor, h: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
         """The raw output ``h`` (B, C, H, W), plus the target's template if any, -> delta with
         ``||delta||_inf <= eps`` and x + delta in [0, 1]."""
+        # Under a bfloat16 autocast (GeneratorAttack's precision) the network's output is
+        # bfloat16; the squashing and the clamp run in x's precision, so the bound is the
+        # float32 eps and not its bfloat16 rounding (0.3 -> 0.30078).
+        h = h.to(x.dtype)
         if self.template is not None:
-            h = h + self.template[t if t is not None else 0]
+            h = h + self.template[t if t is not None else 0].to(x.dtype)
         if self.output == "box":
             lo, hi = (x - self.eps).clamp_min(0.0), (x + self.eps).clamp_max(1.0)
             delta = lo + (hi - lo) * torch.sigmoid(h) - x

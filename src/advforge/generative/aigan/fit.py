@@ -24,8 +24,13 @@ from advforge.generative.progress import Progress
 from advforge.generative.simclr import pretrain_encoder
 from advforge.generative.state import write_checkpoint
 from advforge.generative.success import heldout_success
+from advforge.utils.precision import effective_precision
 
 log = logging.getLogger(__name__)
+
+# bfloat16 serves (inference_precision auto) only if its held-out targeted success is at most
+# this far below float32's on the same pairs.
+BF16_TOLERANCE = 0.005
 
 
 def fit(
@@ -129,22 +134,52 @@ def finish(trainer: AIGANTrainer, meta: dict[str, Any], xv: torch.Tensor, yv: to
                                "train_images": meta["train_images"]}
     if cfg.black_box.enabled:
         metrics["target_queries"] = meta["queries"]
-    if cfg.training.eval_size and xv.shape[0]:
+    checked = cfg.training.eval_size and xv.shape[0]
+    if checked:
         start = time.perf_counter()
         metrics["final"] = heldout_success(trainer.forge, trainer.judge, xv, yv,
                                            trainer.num_classes)
         metrics["final"].update(split=eval_split, seconds=time.perf_counter() - start)
+    metrics["inference"] = serving_precision(trainer, xv, yv, metrics.get("final"))
+    if checked:
         metrics["success"] = metrics["final"]["success"]
-        log.info("aigan targeted success %.4f over %d pairs (%s split)",
-                 metrics["final"]["success"], metrics["final"]["pairs"], eval_split)
+        log.info("aigan targeted success %.4f over %d pairs (%s split, %s)",
+                 metrics["final"]["success"], metrics["final"]["pairs"], eval_split,
+                 metrics["inference"]["precision"])
     if run_dir is not None:
         config = checkpoint_config(trainer, identity, dataset, metrics)
+        config["inference"] = {"precision": metrics["inference"]["precision"]}
         if trainer.distiller is not None:
             config["local_model"] = {"arch": trainer.local_arch,
                                      "run_dir": save_local_model(trainer, run_dir, dataset,
                                                                  meta["queries"])}
         write_checkpoint(run_dir, trainer.served, config)
     return metrics
+
+
+def serving_precision(trainer: AIGANTrainer, xv: torch.Tensor, yv: torch.Tensor,
+                      final: dict[str, Any] | None) -> dict[str, Any]:
+    """The precision the trained G will forge in (``inference_precision``), and the evidence.
+
+    ``auto`` takes bfloat16 where the device runs it natively and the held-out success in
+    bfloat16 is within :data:`BF16_TOLERANCE` of float32's on the same pairs; otherwise, and
+    when there is no held-out check (``eval_size`` 0), float32. When bfloat16 is chosen,
+    ``final`` (float32's figures) is replaced by bfloat16's, so the success a run reports is
+    that of the network that serves."""
+    asked = trainer.cfg.training.inference_precision
+    wanted = "bfloat16" if asked == "auto" else asked
+    if effective_precision(wanted, trainer.device) == "float32" or (asked == "auto"
+                                                                      and final is None):
+        return {"precision": "float32", "asked": asked}
+    record = {"precision": "bfloat16", "asked": asked}
+    if final is not None:
+        low = heldout_success(lambda x, t: trainer.forge(x, t, "bfloat16"), trainer.judge, xv,
+                              yv, trainer.num_classes)
+        record.update(success_float32=final["success"], success_bfloat16=low["success"])
+        if asked == "auto" and low["success"] < final["success"] - BF16_TOLERANCE:
+            return {**record, "precision": "float32"}
+        final.update({k: low[k] for k in ("success", "per_target", "pairs")})
+    return record
 
 
 def checkpoint_config(trainer: AIGANTrainer, identity: dict[str, Any], dataset: str | None,

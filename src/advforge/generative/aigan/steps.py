@@ -50,12 +50,15 @@ def generator_step(
     with model_mode(tr.attacked, "eval"):
         logits = tr.attacked(judged)  # (B, K)
     loss_target = target_loss(logits, t, obj)
-    source, cls = tr.D(x_pert)
-    loss_disc_class = F.cross_entropy(cls, t)  # -Eq. 10
-    loss_gan = gan_loss(source, clean=True, kind=obj.gan_loss)  # -L_S, non-saturating
-    loss = (obj.w_target * loss_target
-            + tr.disc_factor * (obj.w_disc_class * loss_disc_class + obj.w_gan * loss_gan))
+    loss = obj.w_target * loss_target
     extra = {}
+    if tr.D is not None:  # D's terms (off when neither weighs: obj.uses_discriminator)
+        source, cls = tr.D(x_pert)
+        loss_disc_class = F.cross_entropy(cls, t)  # -Eq. 10
+        loss_gan = gan_loss(source, clean=True, kind=obj.gan_loss)  # -L_S, non-saturating
+        loss = loss + tr.disc_factor * (obj.w_disc_class * loss_disc_class
+                                        + obj.w_gan * loss_gan)
+        extra.update(g_disc_class=loss_disc_class.item(), g_gan=loss_gan.item())
     if bb.query_samples:  # black-box: the target's own margin gradient, from queries
         grad = query_gradient(tr.oracle, x_pert.detach(), t, samples=bb.query_samples,
                               sigma=bb.query_sigma, kappa=obj.kappa, rng=tr.rng)
@@ -70,7 +73,6 @@ def generator_step(
     tr.targets.update(t, hit)
     return x_pert.detach(), {
         "g_loss": loss.item(), "g_target": loss_target.item(),
-        "g_disc_class": loss_disc_class.item(), "g_gan": loss_gan.item(),
         "train_success": hit.mean().item(), **extra}
 
 

@@ -19,6 +19,7 @@ from advforge.generative.nets import Discriminator, PerturbationGenerator, build
 from advforge.generative.optim import lr_factor, set_lr
 from advforge.generative.targets import TargetSampler, sample_targets
 from advforge.utils.modes import model_mode
+from advforge.utils.precision import lower_precision
 
 
 class AIGANTrainer(BlackBoxWiring):
@@ -49,13 +50,15 @@ class AIGANTrainer(BlackBoxWiring):
         # The averaged G (when on) is what forges at evaluation and what the checkpoint holds.
         ema = cfg.training.g_ema
         self.G_avg = WeightAverage(self.G, ema) if ema > 0 else None
-        self.D = Discriminator(in_channels, num_classes, ch=cfg.discriminator.ch,
-                               spectral=cfg.discriminator.spectral_norm).to(device)
         betas = (cfg.training.beta1, cfg.training.beta2)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.training.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.training.lr, betas=betas)
-        self.attacker = None
-        if cfg.attacker.enabled:  # A: untargeted PGD on D's class head (Eq. 7)
+        self.D = self.opt_d = self.attacker = None
+        if cfg.objective.uses_discriminator:
+            self.D = Discriminator(in_channels, num_classes, ch=cfg.discriminator.ch,
+                                   spectral=cfg.discriminator.spectral_norm).to(device)
+            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.training.lr,
+                                          betas=betas)
+        if cfg.attacker.enabled and self.D is not None:  # A: untargeted PGD on D (Eq. 7)
             self.attacker = create_attack("pgd", eps=cfg.eps, steps=cfg.attacker.steps,
                                           step_size=cfg.pgd_step_size, random_start=True)
         self.rng = torch.Generator(device=device).manual_seed(cfg.training.seed)
@@ -86,7 +89,7 @@ class AIGANTrainer(BlackBoxWiring):
         about to run."""
         cfg, train = self.cfg, self.cfg.training
         lr = train.lr * lr_factor(train.lr_schedule, epoch, train.epochs)
-        set_lr(lr, self.opt_g, self.opt_d)
+        set_lr(lr, *(opt for opt in (self.opt_g, self.opt_d) if opt is not None))
         out = {"lr": lr}
         if cfg.objective.disc_terms_schedule == "cosine":
             self.disc_factor = lr_factor("cosine", epoch, train.epochs)
@@ -117,7 +120,8 @@ class AIGANTrainer(BlackBoxWiring):
         """Algorithm 1's iteration: sample t != y, G step, D step (then distil f_d)."""
         t = self.targets.sample(y, self.rng)
         x_pert, stats = self.generator_step(x, t)
-        stats.update(self.discriminator_step(x, y, x_pert))
+        if self.D is not None:
+            stats.update(self.discriminator_step(x, y, x_pert))
         if self.distiller is not None:
             stats.update(self.distil(x, y, t, x_pert))
         return stats
@@ -127,9 +131,12 @@ class AIGANTrainer(BlackBoxWiring):
         """The generator that attacks: G's weight average when ``g_ema`` is on, else G."""
         return self.G_avg.average if self.G_avg is not None else self.G
 
-    def forge(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """Adversarial images from the served G in eval mode (mode restored), no graph."""
-        with torch.no_grad(), model_mode(self.served, "eval"):
+    def forge(self, x: torch.Tensor, t: torch.Tensor,
+              precision: str = "float32") -> torch.Tensor:
+        """Adversarial images from the served G in eval mode (mode restored), no graph, its
+        network in ``precision`` (as :class:`~advforge.generative.GeneratorAttack` runs it)."""
+        with (torch.no_grad(), model_mode(self.served, "eval"),
+              lower_precision(precision, x.device)):
             return self.served.perturb(x, t)
 
     def quick_success(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -142,12 +149,14 @@ class AIGANTrainer(BlackBoxWiring):
 
     def state_parts(self) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer]]:
         """The modules and optimizers the resumable training state holds."""
-        modules: dict[str, nn.Module] = {"G": self.G, "D": self.D}
+        modules: dict[str, nn.Module] = {"G": self.G}
+        optimizers: dict[str, torch.optim.Optimizer] = {"G": self.opt_g}
+        if self.D is not None:
+            modules["D"], optimizers["D"] = self.D, self.opt_d
         if self.G_avg is not None:
             modules["G_avg"] = self.G_avg
         if self.cfg.objective.target_focus > 0:  # its counts steer the next draws
             modules["targets"] = self.targets
-        optimizers = {"G": self.opt_g, "D": self.opt_d}
         if self.distiller is not None:
             modules["local"] = self.distiller.local
             optimizers["local"] = self.distiller.optimizer
