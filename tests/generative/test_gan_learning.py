@@ -3,7 +3,8 @@ seeded AI-GAN run and a short AdvGAN run reach a targeted success far above thei
 generator's, and with the sign of G's target term flipped they do not rise above it.
 
 AI-GAN trains with its full objective (D's terms, the PGD attacker with one step) and with
-the target term alone (no D); AdvGAN with Xiao et al.'s. A raised learning rate makes a few dozen steps enough.
+the target term alone (no D); AdvGAN with Xiao et al.'s. A raised learning rate makes a few
+dozen steps enough.
 """
 
 from __future__ import annotations

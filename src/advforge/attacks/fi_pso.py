@@ -78,8 +78,8 @@ from advforge.attacks.fi_pso_pixels import check_pixels, chosen_pixels, normalis
 from advforge.attacks.hyper import check_choice, check_int, check_range
 from advforge.attacks.registry import ATTACKS
 from advforge.errors import InputError
-from advforge.utils.validate import check_eps
 from advforge.utils.precision import PRECISIONS
+from advforge.utils.validate import check_eps
 
 __all__ = ["FiPSO", "PSOResult", "Requirements", "requirements_met", "P_TOL"]
 
