@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         for setting in settings:
             ctx = Context(setting, args)
             res = report["results"].setdefault(setting.name, {})
+            ctx.kept = res
             n_eval = int(ctx.x.shape[0])
             recomputed = {p for p in parts if args.fresh or p not in res}
             if stale := kept_parts_not_comparable(res, recomputed, n_eval, ctx.model_sha256,

@@ -175,9 +175,16 @@ def test_train_attacker_uses_its_recipe_under_yaml_and_flags(tmp_path, capsys):
         return build_config(flat_view(AIGANConfig), args,
                             recipe=recipe.settings if recipe else None)
 
-    assert config().epochs == 40
-    assert "recipe attacker:aigan:mnist5k (epochs=40)" in capsys.readouterr().out
+    assert config().epochs == AIGANConfig().training.epochs
+    assert "recipe attacker:aigan:mnist5k (the package defaults)" in capsys.readouterr().out
     assert config("--epochs", "3").epochs == 3
+    # a recipe's setting applies unless a flag says otherwise
+    args = build_parser().parse_args(["train-attacker", "aigan", "--dataset", "fashion-mnist"])
+    options = attacker_recipe(args, AttackerRunOptions).settings
+    assert build_config(AttackerRunOptions, args, recipe=options).limit_train == 16000
+    args = build_parser().parse_args(["train-attacker", "aigan", "--dataset", "fashion-mnist",
+                                      "--limit-train", "50"])
+    assert build_config(AttackerRunOptions, args, recipe=options).limit_train == 50
     assert config("--dataset", "cifar10").epochs == AIGANConfig().training.epochs
     assert "no recipe for aigan on cifar10; using the package defaults" in \
         capsys.readouterr().out

@@ -16,6 +16,7 @@ from advforge.eval import evaluate, predict
 from advforge.eval.transfer import transfer_success
 from advforge.generative import AdvGANConfig, AIGANConfig, AIGANTrainer, fit_advgan
 from advforge.generative.aigan import train_aigan
+from advforge.generative.aigan.config import PAPER_CONFIG
 from advforge.generative.config import jsonable, to_flat
 from advforge.generative.identity import weights_hash
 from advforge.generative.state import has_training_state
@@ -30,6 +31,7 @@ class Context:
 
     def __init__(self, setting: Setting, args: argparse.Namespace) -> None:
         self.s, self.args = setting, args
+        self.kept: dict[str, Any] = {}  # this setting's parts kept in --out (set by main)
         if not (setting.model_dir / "model.safetensors").is_file():
             raise AdvforgeError(
                 f"no trained model in {setting.model_dir}: train it first, e.g. advforge "
@@ -59,8 +61,10 @@ class Context:
         return torch.Generator(device=self.device).manual_seed(self.args.seed)
 
     def aigan_config(self, **changes: Any) -> AIGANConfig:
-        """The AI-GAN config of this run (``changes``: flat names of a variant's fields)."""
-        return AIGANConfig.from_flat({**self.overrides, "eps": self.s.eps,
+        """The AI-GAN config of this run (``changes``: flat names of a variant's fields): the
+        paper's configuration (:data:`PAPER_CONFIG`, which the paper's tables reproduce)
+        under the --gan overrides. The package's default generator is the ``table6`` part's."""
+        return AIGANConfig.from_flat({**PAPER_CONFIG, **self.overrides, "eps": self.s.eps,
                                       "epochs": self.args.epochs, "seed": self.args.seed,
                                       "eval_size": 0, **changes})
 

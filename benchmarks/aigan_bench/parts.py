@@ -19,6 +19,7 @@ from advforge.generative.aigan import LOCAL_MODEL_DIR
 from advforge.models import load_model
 from aigan_bench.cache import trained_with
 from aigan_bench.context import Context, pgd_spec
+from aigan_bench.table6 import part_table6
 
 
 def part_whitebox(ctx: Context) -> dict[str, Any]:
@@ -190,4 +191,5 @@ def part_ablation(ctx: Context) -> dict[str, Any]:
 
 PART_FNS = {"whitebox": part_whitebox, "pgd100": part_pgd100, "pgd100_ce": part_pgd100_ce,
             "advgan": part_advgan,
-            "timing": part_timing, "blackbox": part_blackbox, "ablation": part_ablation}
+            "timing": part_timing, "blackbox": part_blackbox, "ablation": part_ablation,
+            "table6": part_table6}

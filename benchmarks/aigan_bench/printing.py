@@ -31,6 +31,36 @@ def print_setting(name: str, arch: str | None, res: dict[str, Any]) -> None:
         print_blackbox(bb, res.get("whitebox"), paper_arch)
     if ab := res.get("ablation"):
         print_ablation(ab, res.get("whitebox"))
+    if t6 := res.get("table6"):
+        print_table6(t6)
+
+
+def print_table6(t6: dict[str, Any]) -> None:
+    """Table VI for the package's default generator: success beside PGD-100 and PGD-20 on
+    the same pairs, time for the same 1,000 examples, the levers, the weakest targets."""
+    tm, gen = t6["timing"], t6["default"]
+    gap = t6["pgd100"]["success"] - gen["success"]
+    ratio = tm["pgd20"] / tm["default"]
+    print(f"Table VI, default generator ({t6['inference']['precision']}; trained in "
+          f"{t6['train_seconds']:.0f}s)")
+    print(f"  success over {gen['pairs']} pairs: default {pct(gen['success'])}, "
+          f"PGD-100 {pct(t6['pgd100']['success'])}, PGD-20 {pct(t6['pgd20']['success'])}; "
+          f"gap to PGD-100 {100 * gap:.2f} points ({'PASS' if gap <= 0.02 else 'FAIL'} <= 2)")
+    print(f"  seconds for {tm['n']}: default {tm['default']:.3f}, PGD-20 {tm['pgd20']:.2f}, "
+          f"PGD-100 {tm['pgd100']:.2f}; PGD-20 / default = {ratio:.0f} "
+          f"({'PASS' if ratio >= 100 else 'FAIL'} >= 100; paper {PAPER['table6']['pgd20']} / "
+          f"{PAPER['table6']['aigan']})")
+    lv = t6["levers"]
+    print("  inference levers alone (speed-up over float32, one batch, unfolded, NCHW): "
+          + ", ".join(f"{k} {v:.2f}x" for k, v in lv["speedup"].items() if k != "reference"))
+    if (comp := lv.get("compile")) and "speedup" in comp:
+        print(f"  torch.compile on the forward alone: {comp['speedup']:.2f}x "
+              f"(compiling took {comp['compile_seconds']:.0f}s)")
+    before = t6.get("before")
+    weakest = sorted(gen["per_target"].items(), key=lambda kv: kv[1])[:3]
+    print("  weakest targets (default" + (", paper configuration)" if before else ")") + ": "
+          + ", ".join(f"{t}: {pct(v)}" + (f" ({pct(before['per_target'].get(str(t)))})"
+                                          if before else "") for t, v in weakest))
 
 
 def print_whitebox(res: dict[str, Any], arch: str | None) -> None:

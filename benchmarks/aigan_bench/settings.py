@@ -14,7 +14,8 @@ from advforge.generative import AIGANConfig
 from advforge.generative.config import flat_names
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = ("whitebox", "pgd100", "pgd100_ce", "advgan", "timing", "blackbox", "ablation")
+PARTS = ("whitebox", "pgd100", "pgd100_ce", "advgan", "timing", "blackbox", "ablation",
+         "table6")
 
 # name -> (dataset, target run dir, eps, training images used by the GANs: None = all)
 SETTINGS = {
@@ -57,6 +58,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--advgan", action="append", default=[], metavar="KEY=VALUE",
                    help="override an AdvGANConfig field (repeatable); AdvGAN keeps Xiao et "
                         "al.'s generator whatever --gan sets")
+    p.add_argument("--default-flag", action="append", default=[], metavar="FLAG",
+                   help="table6: a flag added to the default generator's training command "
+                        "(repeatable; for smoke tests: the table reports the defaults)")
+    p.add_argument("--skip-compile", action="store_true",
+                   help="table6: leave out the torch.compile lever (its compile takes a while)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", default=str(ROOT / "runs" / "bench_aigan"),

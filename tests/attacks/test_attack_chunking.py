@@ -39,15 +39,18 @@ def threads():
     torch.set_num_threads(saved)
 
 
-def test_automatic_chunks_only_on_one_thread_with_an_eval_model(toy_model, threads):
-    x = torch.zeros(150, 1, 12, 12)
+def test_automatic_chunks_grow_with_threads_and_need_an_eval_model(toy_model, threads):
+    x = torch.zeros(300, 1, 12, 12)
     threads(1)
-    assert [s.start for s in batch_slices(toy_model, x, None)] == [0, CPU_CHUNK, 2 * CPU_CHUNK]
+    assert [s.start for s in batch_slices(toy_model, x, None)] == [0, 64, 128, 192, 256]
     assert len(batch_slices(toy_model.train(), x, None)) == 1  # train mode: batch-dependent
     toy_model.eval()
     threads(2)
-    assert len(batch_slices(toy_model, x, None)) == 1
-    assert len(batch_slices(toy_model, x, 40)) == 4  # an explicit size always applies
+    assert [s.start for s in batch_slices(toy_model, x, None)] == [0, 2 * CPU_CHUNK,
+                                                                  4 * CPU_CHUNK]
+    threads(8)
+    assert len(batch_slices(toy_model, x, None)) == 1  # 512 per chunk: the whole batch
+    assert len(batch_slices(toy_model, x, 40)) == 8  # an explicit size always applies
 
 
 @pytest.mark.parametrize("size", [0, -3, 2.5, True, "64"])

@@ -6,15 +6,25 @@ import torch
 from torch import nn
 
 from advforge.generative import AdvGANConfig, AIGANConfig
+from advforge.generative.aigan.config import PAPER_CONFIG
 from advforge.models.wrapper import ImageClassifier
 
 NUM_CLASSES, SIZE = 4, 12  # the toy task of tests/conftest.py
 
 
 def tiny_aigan(**overrides) -> AIGANConfig:
-    kw = dict(eps=0.3, epochs=1, batch_size=16, g_ch=4, d_ch=4, pretrain=False,
+    """A tiny AI-GAN of the paper's configuration (U-Net G, D and its attacker A), which most
+    tests exercise; ``tiny_lean`` is the package default's."""
+    kw = dict(PAPER_CONFIG, eps=0.3, epochs=1, batch_size=16, g_ch=4, d_ch=4, pretrain=False,
               pretrain_epochs=1, attacker_steps=2, distill_warmup_epochs=1, eval_size=16,
               seed=0)
+    kw.update(overrides)
+    return AIGANConfig.from_flat(kw)
+
+
+def tiny_lean(**overrides) -> AIGANConfig:
+    """A tiny AI-GAN of the package defaults (shuffle G, no D)."""
+    kw = dict(eps=0.3, epochs=1, batch_size=16, g_ch=8, eval_size=16, seed=0)
     kw.update(overrides)
     return AIGANConfig.from_flat(kw)
 

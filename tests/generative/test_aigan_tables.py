@@ -25,7 +25,9 @@ TINY = ["--n-eval", "12", "--train-limit", "48", "--epochs", "1", "--advgan-epoc
         "--threads", "1", "--gan", "g_ch=4", "--gan", "d_ch=4", "--gan", "batch_size=16",
         "--gan", "pretrain_epochs=1", "--gan", "attacker_steps=1",
         "--gan", "distill_warmup_epochs=1", "--gan", "local_select_images=16",
-        "--advgan", "g_ch=4", "--advgan", "d_ch=4", "--advgan", "batch_size=16"]
+        "--advgan", "g_ch=4", "--advgan", "d_ch=4", "--advgan", "batch_size=16",
+        "--default-flag=--epochs=1", "--default-flag=--limit-train=48",
+        "--default-flag=--g-ch=4", "--default-flag=--eval-size=12", "--skip-compile"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -97,6 +99,17 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     assert (work / next(iter(report["results"])) / "aigan_blackbox" / "local_model"
             / "model.safetensors").is_file()
     assert "Table II/III" in proc.stdout and "Table VI" in proc.stdout
+    t6 = res["table6"]  # the default generator, trained by the CLI with its flags
+    assert t6["config"]["g_arch"] == "shuffle" and t6["config"]["epochs"] == 1
+    assert t6["default"]["pairs"] == t6["pgd20"]["pairs"] == t6["pgd100"]["pairs"] > 0
+    assert t6["timing"]["default_over_pgd20"] == pytest.approx(
+        t6["timing"]["default"] / t6["timing"]["pgd20"])
+    assert t6["inference"]["precision"] in ("float32", "bfloat16")
+    assert {"reference", "chunks", "bfloat16", "channels_last", "fold_batchnorm", "served",
+            "paper_unet_reference"} == set(t6["levers"]["seconds"])
+    assert t6["levers"]["speedup"]["reference"] == 1.0 and t6["levers"]["compile"] is None
+    assert t6["extra_flags"] and t6["train_seconds"] > 0
+    assert "Table VI, default generator" in proc.stdout and "weakest targets" in proc.stdout
     assert "paper AI-GAN" in proc.stdout and "98.50%" in proc.stdout  # mnist: paper beside
 
     # benchmarks/substitute_transfer.py on the generators just trained: its success on the

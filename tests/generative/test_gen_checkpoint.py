@@ -242,6 +242,7 @@ def test_a_config_saved_before_the_probes_existed_reads_as_probes_off():
     old = {"eps": 0.3, "black_box": True}  # predates distill_probe_steps and local_shift
     read = with_config_defaults(AIGANConfig, old)
     assert read["distill_probe_steps"] == 0 and AIGANConfig().black_box.distill_probe_steps == 5
-    assert read["local_shift"] == 0 and read["kappa"] == 20.0  # other fields: the defaults
+    assert read["local_shift"] == 0 and read["kappa"] == AIGANConfig().objective.kappa
+    assert read["inference_precision"] == "float32"  # runs before it forged in float32
     assert with_config_defaults(AIGANConfig, {**old, "distill_probe_steps": 5})[
         "distill_probe_steps"] == 5  # a recorded value always wins

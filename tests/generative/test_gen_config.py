@@ -34,7 +34,8 @@ def test_flat_names_reach_their_nested_fields():
     assert (cfg.generator.ch, cfg.discriminator.ch, cfg.black_box.enabled) == (8, 4, True)
     assert (cfg.training.epochs, cfg.attacker.enabled, cfg.pretrain.lr) == (3, False, 0.01)
     assert cfg.training.g_ema == 0.5
-    assert AdvGANConfig().generator.ch == 16 and AIGANConfig().generator.ch == 32
+    assert AdvGANConfig().generator.ch == 16 and AdvGANConfig().generator.arch == "unet"
+    assert (AIGANConfig().generator.arch, AIGANConfig().generator.ch) == ("shuffle", 64)
 
 
 def test_unknown_flat_name_and_bad_value_are_refused():

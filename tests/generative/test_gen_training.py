@@ -89,7 +89,7 @@ def test_cw_target_term_stops_kappa_logits_past_the_strongest_rival():
     t = torch.zeros(3, dtype=torch.long)
     assert cw_target_loss(logits, t, 20.0).item() == pytest.approx((-20 - 5 + 4) / 3)
     assert cw_target_loss(logits, t, 0.0).item() == pytest.approx(4 / 3)
-    assert AIGANConfig().objective.target_loss == "cw" and AIGANConfig().objective.kappa == 20.0
+    assert AIGANConfig().objective.target_loss == "cw" and AIGANConfig().objective.kappa == 5.0
 
 
 def test_targets_are_uniform_over_other_classes():

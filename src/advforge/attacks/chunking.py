@@ -1,11 +1,12 @@
 """Run a per-example attack over a batch in chunks that stay in the CPU cache.
 
-On one CPU thread a big batch streams every layer's activations through main memory (Model B on
-1,000 MNIST digits: 86 MB after its first convolution); chunks of 64 keep them in cache. Measured
-on Models A and B (mnist5k, one thread): one forward+backward over 1,000 images drops from 1.95 s
-to 1.42 s (A) and from 0.9 s to 0.49 s (B). With several threads each operator is split across
-cores and small chunks lose more to synchronisation than they gain, so ``chunk_size=None``
-(automatic) chunks only on a single-threaded CPU.
+On a CPU a big batch streams every layer's activations through main memory (Model B on 1,000
+MNIST digits: 86 MB after its first convolution); chunks of 64 images per thread keep them in
+cache. Measured on Models A and B (mnist5k): on one thread, one forward+backward over 1,000
+images drops from 1.95 s to 1.42 s (A) and from 0.9 s to 0.49 s (B); on two threads, targeted
+PGD-20 on Model B over 1,000 images drops from 11.0 s (one batch) to 4.1 s (chunks of 128;
+4.1 s at 64, 5.5 s at 256). Chunks grow with the thread count, so each thread's share of a
+chunk stays cache-sized and a many-core machine still splits its operators over big batches.
 
 Chunking leaves the results unchanged only when the model treats examples independently, so the
 automatic rule also requires every module to be in eval mode (train-mode batch norm mixes the
@@ -24,7 +25,7 @@ from torch import nn
 from advforge.attacks.base import Attack
 from advforge.errors import InputError
 
-CPU_CHUNK = 64
+CPU_CHUNK = 64  # images per thread in an automatic CPU chunk
 
 
 def batch_slices(model: nn.Module, x: torch.Tensor, chunk_size: int | None) -> list[slice]:
@@ -32,8 +33,8 @@ def batch_slices(model: nn.Module, x: torch.Tensor, chunk_size: int | None) -> l
     n = x.shape[0]
     if chunk_size is None:
         per_example = not any(m.training for m in model.modules())
-        one_cpu_thread = x.device.type == "cpu" and torch.get_num_threads() == 1
-        chunk_size = CPU_CHUNK if per_example and one_cpu_thread else n
+        on_cpu = x.device.type == "cpu"
+        chunk_size = CPU_CHUNK * torch.get_num_threads() if per_example and on_cpu else n
     return [slice(i, i + chunk_size) for i in range(0, n, chunk_size)]
 
 

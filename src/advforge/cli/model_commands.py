@@ -139,7 +139,7 @@ def _settings_text(settings: Mapping[str, Any]) -> str:
             return ",".join(f"{k}={x}" for k, x in v.items())
         return f"{v:g}" if isinstance(v, float) else str(v)
 
-    return " ".join(f"{k}={show(v)}" for k, v in settings.items())
+    return " ".join(f"{k}={show(v)}" for k, v in settings.items()) or "the package defaults"
 
 
 # ---------------------------------------------------------------- recipe lookup

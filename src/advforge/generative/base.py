@@ -42,7 +42,7 @@ class GeneratorAttack(ChunkedAttack):
         num_classes: the target model's class count (needed for an unconditional generator).
         kind: ``"aigan"`` or ``"advgan"`` (recorded in reports).
         source: the run directory it was loaded from, if any.
-        chunk_size: images per generator call; None = automatic (64 on a single-threaded CPU,
+        chunk_size: images per generator call; None = automatic (64 per thread on a CPU,
             where cache-sized chunks forge 1,000 MNIST examples about twice as fast; see
             :mod:`advforge.attacks.chunking`).
         precision: "float32" (the reference path) or "bfloat16": the network runs under a

@@ -1,0 +1,210 @@
+"""Table VI for the package's default generator: the one ``advforge train-attacker aigan
+--model RUN --dataset D`` trains with no other flag.
+
+* its targeted success over every (test image, target != label) pair, beside targeted
+  PGD-100 (C&W margin, random start, step 0.01) and PGD-20 on the same pairs;
+* seconds for 1,000 targeted examples of each, timed in this process, with the same threads,
+  images, targets and batch, and the generator's time over PGD-20's;
+* its training time (the CLI's own record);
+* per-target success of the weakest targets, beside the paper configuration's generator
+  (``configs/aigan_paper.yaml``) where one was trained for this setting (the ``whitebox``
+  part, or the shipped generator for the shipped Model B);
+* what each inference lever buys, measured alone against the float32 reference path (one
+  batch, batch norm applied as it is, NCHW weights): cache-sized chunks, batch norm folded
+  into the convolutions, channels-last weights, a bfloat16 autocast, ``torch.compile``; and
+  the lean architecture itself (the paper configuration's U-Net on the same reference path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import advforge
+from advforge import pretrained
+from advforge.cli import main as advforge_main
+from advforge.errors import AdvforgeError
+from advforge.generative import GeneratorAttack, load_attacker, nets
+from advforge.generative.aigan.config import PAPER_CONFIG, AIGANConfig
+from advforge.generative.identity import weights_hash
+from advforge.utils.checkpoint import read_json
+from aigan_bench.context import Context, pgd_spec
+
+WEAKEST = 3  # targets listed in the before/after table
+SHIPPED = ("mnist5k_model_b", "mnist5k_model_b_aigan")
+
+
+def default_run(ctx: Context) -> Path:
+    """Train (or resume, or reuse) the default generator with the CLI, flags only for what
+    the setting fixes (model, dataset, eps, seed); its run directory."""
+    run_dir = ctx.work / "default"
+    if not (run_dir / "generator.safetensors").is_file():
+        argv = ["train-attacker", "aigan", "--model", str(ctx.s.model_dir), "--dataset",
+                ctx.s.dataset, "--eps", str(ctx.s.eps), "--seed", str(ctx.args.seed),
+                "--out", str(run_dir), "--quiet", *ctx.args.default_flag]
+        if (run_dir / "train_state.safetensors").is_file():
+            argv.append("--resume")
+        print(f"[{ctx.s.name}] training the default generator: advforge {' '.join(argv)}",
+              flush=True)
+        if advforge_main(argv) != 0:
+            raise AdvforgeError(f"training the default generator into {run_dir} failed")
+    sha = read_json(run_dir / "config.json").get("target_model", {}).get("weights_sha256")
+    if sha != ctx.model_sha256:
+        raise AdvforgeError(f"{run_dir} was trained against another model than "
+                            f"{ctx.s.model_dir}: delete it or use another --work")
+    return run_dir
+
+
+def timed_call(fn: Callable[[], Any], repeats: int) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@contextlib.contextmanager
+def unfolded() -> Iterator[None]:
+    """Batch norm applied as it is in eval mode: no folding into the convolution before it,
+    no fusing of the conditional gain and bias (:func:`advforge.generative.nets.eval_affine`
+    answers None, so every layer takes its unfused path)."""
+    real = nets.eval_affine
+    nets.eval_affine = lambda bn: None
+    try:
+        yield
+    finally:
+        nets.eval_affine = real
+
+
+def lever_seconds(ctx: Context, attack: GeneratorAttack, x: torch.Tensor, y: torch.Tensor,
+                  t: torch.Tensor) -> dict[str, Any]:
+    """Seconds for the 1,000 examples under each inference lever alone, and all together as
+    the run serves them; the reference is float32, one batch, unfolded, NCHW."""
+    reps, n = ctx.args.repeats, x.shape[0]
+    reference = dataclasses.replace(attack, precision="float32", chunk_size=n)
+
+    def run(a: GeneratorAttack) -> Callable[[], Any]:
+        return lambda: a(None, x, y, target=t)
+
+    with unfolded():
+        ref = timed_call(run(reference), reps)
+        rows = {"reference": ref,
+                "chunks": timed_call(run(dataclasses.replace(reference, chunk_size=None)),
+                                     reps),
+                "bfloat16": timed_call(run(dataclasses.replace(reference,
+                                                               precision="bfloat16")), reps)}
+        nhwc = copy.deepcopy(attack.generator).to(memory_format=torch.channels_last)
+        rows["channels_last"] = timed_call(
+            run(dataclasses.replace(reference, generator=nhwc)), reps)
+    rows["fold_batchnorm"] = timed_call(run(reference), reps)
+    rows["served"] = timed_call(run(attack), reps)
+    paper = paper_generator(ctx, attack)
+    with unfolded():
+        rows["paper_unet_reference"] = timed_call(run(dataclasses.replace(
+            reference, generator=paper)), reps)
+    compiled = (None if ctx.args.skip_compile
+                else compiled_seconds(reference, x, y, t, reps))
+    return {"seconds": rows, "speedup": {k: ref / v for k, v in rows.items()},
+            "compile": compiled, "served_precision": attack.precision}
+
+
+def compiled_seconds(reference: GeneratorAttack, x: torch.Tensor, y: torch.Tensor,
+                     t: torch.Tensor, reps: int) -> dict[str, Any]:
+    """The generator's forward alone, eager and under ``torch.compile`` (inductor), both in
+    float32 on one batch; or why compiling could not run here. Compilation happens in the
+    warm-up call, outside the timing."""
+    g = copy.deepcopy(reference.generator).eval()
+    with torch.no_grad():
+        eager = timed_call(lambda: g(x, t), reps)
+        try:
+            fast = torch.compile(g, dynamic=False)
+            start = time.perf_counter()
+            fast(x, t)
+            compile_seconds = time.perf_counter() - start
+            compiled = timed_call(lambda: fast(x, t), reps)
+        except Exception as exc:  # no compiler, or an unsupported op: say so
+            return {"eager": eager, "error": f"{type(exc).__name__}: "
+                                              f"{str(exc).splitlines()[0][:120]}"}
+    return {"eager": eager, "compiled": compiled, "compile_seconds": compile_seconds,
+            "speedup": eager / compiled}
+
+
+def paper_generator(ctx: Context, attack: GeneratorAttack) -> nets.PerturbationGenerator:
+    """The paper configuration's G for this data (weights do not change its time)."""
+    cfg = AIGANConfig.from_flat({**PAPER_CONFIG, "eps": ctx.s.eps})
+    g = attack.generator
+    return nets.build_generator(cfg.generator.arch, g.in_channels, g.image_size,
+                                g.num_classes, ctx.s.eps,
+                                **cfg.generator.build_kwargs()).to(ctx.device).eval()
+
+
+def before(ctx: Context) -> dict[str, Any] | None:
+    """The paper configuration's success on the same pairs: the kept ``whitebox`` part, or
+    the shipped generator when the setting's model is the shipped Model B; else None."""
+    kept = ctx.kept.get("whitebox")
+    if kept is not None:
+        return {"success": kept["success"], "per_target": kept["per_target"],
+                "source": "whitebox part (configs/aigan_paper.yaml)"}
+    shipped_model = pretrained.path(SHIPPED[0])
+    if (shipped_model / "model.safetensors").is_file():
+        if weights_hash(advforge.load_model(shipped_model)) == ctx.model_sha256:
+            attack = load_attacker(pretrained.path(SHIPPED[1])).to(ctx.device)
+            row = ctx.evaluate_all(dataclasses.replace(attack, precision="float32"),
+                                   "aigan_paper")
+            return {"success": row["success"], "per_target": row["per_target"],
+                    "source": f"advforge.pretrained {SHIPPED[1]} (configs/aigan_paper.yaml)"}
+    return None
+
+
+def part_table6(ctx: Context) -> dict[str, Any]:
+    """Table VI for the default generator (module docstring)."""
+    eps, args = ctx.s.eps, ctx.args
+    run_dir = default_run(ctx)
+    cfg = read_json(run_dir / "config.json")
+    attack = load_attacker(run_dir).to(ctx.device)
+    rows: dict[str, Any] = {"default": ctx.evaluate_all(attack, "aigan_default")}
+    steps = args.pgd_steps  # the yardstick: PGD-100 unless lowered for a smoke test
+    rows["pgd100"] = ctx.kept.get("pgd100") or brief_pgd(ctx, steps, 0.01)
+    rows["pgd20"] = brief_pgd(ctx, 20, 2.5 * eps / 20)
+    n = min(args.timing_n, ctx.x.shape[0])
+    x, y = ctx.x[:n], ctx.y[:n]
+    g = torch.Generator(device=ctx.device).manual_seed(args.seed)
+    t = (y + torch.randint(1, ctx.num_classes, y.shape, generator=g, device=ctx.device)) \
+        % ctx.num_classes  # a random target != y for every image, the same for every attack
+    timing = {"default": timed_call(lambda: attack(None, x, y, target=t), args.repeats)}
+    for name, n_steps, step in (("pgd20", 20, 2.5 * eps / 20), ("pgd100", steps, 0.01)):
+        pgd = pgd_spec(eps, n_steps, step)
+        timing[name] = timed_call(
+            lambda pgd=pgd: pgd(ctx.model, x, y, target=t,
+                                generator=torch.Generator(device=ctx.device).manual_seed(
+                                    args.seed)), args.repeats if name == "pgd20" else 1)
+    timing["default_over_pgd20"] = timing["default"] / timing["pgd20"]
+    timing["n"] = n
+    metrics = cfg.get("metrics", {})
+    return {
+        **rows, "timing": timing,
+        "train_seconds": metrics.get("train_seconds"),
+        "train_threads": metrics.get("threads"),
+        "config": cfg.get("training"), "generator": cfg.get("generator"),
+        "inference": cfg.get("inference"), "run_dir": str(run_dir),
+        "extra_flags": list(args.default_flag),
+        "before": before(ctx),
+        "levers": lever_seconds(ctx, attack, x, y, t),
+    }
+
+
+def brief_pgd(ctx: Context, steps: int, step_size: float) -> dict[str, Any]:
+    """Targeted PGD (C&W margin, random start) over every pair of the eval images."""
+    row = ctx.evaluate_all(pgd_spec(ctx.s.eps, steps, step_size), f"pgd{steps}")
+    return {**row, "steps": steps, "step_size": step_size}
