@@ -218,6 +218,78 @@ def timing() -> str:
                      "AdvGAN (width 16)", "AI-GAN", "AI-GAN / PGD-20 time", "JSON"], rows)
 
 
+# The package's default generator (``aigan_tables.py --parts table6``), one file per setting.
+TABLE6 = [("`mnist5k` Model B (shipped), eps 0.3", "aigan_table6_mnist5k-b.json"),
+          ("`mnist5k` Model A, eps 0.3", "aigan_table6_mnist5k-a.json"),
+          ("`fashion-mnist` Model B, eps 0.1", "aigan_table6_fashion-b-0.1.json")]
+LEVERS = (("chunks", "cache-sized chunks"), ("fold_batchnorm", "batch norm folded"),
+          ("channels_last", "channels-last weights"), ("bfloat16", "bfloat16 autocast"),
+          ("served", "all, as served"))
+
+
+def table6_parts() -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, file, its table6 part) for every committed table6 file."""
+    return [(label, name, setting(name)["table6"]) for label, name in TABLE6
+            if (RESULTS / name).is_file()]
+
+
+def default_generator() -> str:
+    """Table VI for the default generator: success beside PGD-100 / PGD-20 on the same
+    pairs, seconds for the same 1,000 examples, the ratio, the training time."""
+    rows = []
+    for label, name, t6 in table6_parts():
+        tm, threads = t6["timing"], setting(name).get("threads")
+        gap = 100 * (t6["pgd100"]["success"] - t6["default"]["success"])
+        rows.append([label, t6["inference"]["precision"], pct(t6["default"]["success"]),
+                     pct(t6["pgd100"]["success"]), pct(t6["pgd20"]["success"]),
+                     f"{gap:.2f}", secs(tm["default"]), secs(tm["pgd20"]), secs(tm["pgd100"]),
+                     f"1/{tm['pgd20'] / tm['default']:.0f}", str(threads),
+                     secs(t6["train_seconds"]), cite(name)])
+    if not rows:
+        return NOTHING_YET
+    rows.append(["paper, Table VI (MNIST)", NONE, "98.50% (Model B)", NONE, NONE, NONE,
+                 PAPER["time"]["aigan"], PAPER["time"]["pgd20"], NONE, NONE, NONE, NONE,
+                 NONE])
+    return markdown(["setting", "serves in", "default G", "PGD-100", "PGD-20",
+                     "points below PGD-100", "G, 1,000", "PGD-20, 1,000", "PGD-100, 1,000",
+                     "G / PGD-20 time", "threads", "training", "JSON"], rows)
+
+
+def default_levers() -> str:
+    """What each inference lever buys alone, over the float32 reference path."""
+    rows = []
+    for label, name, t6 in table6_parts():
+        lv = t6["levers"]
+        sec, up = lv["seconds"], lv["speedup"]
+        comp = lv.get("compile") or {}
+        compiled = (f"{comp['speedup']:.2f}x" if "speedup" in comp
+                    else ("not run" if not comp else "failed"))
+        rows.append([label, secs(sec["reference"]),
+                     *(f"{up[k]:.2f}x" for k, _ in LEVERS), compiled,
+                     f"{sec['paper_unet_reference'] / sec['reference']:.1f}x slower",
+                     cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["setting", "reference (float32, one batch)", *(v for _, v in LEVERS),
+                     "torch.compile (forward alone)", "paper U-Net, reference path", "JSON"],
+                    rows)
+
+
+def default_targets() -> str:
+    """The default generator's three weakest targets, beside the paper configuration's."""
+    rows = []
+    for label, name, t6 in table6_parts():
+        per, before = t6["default"]["per_target"], t6.get("before")
+        for t, v in sorted(per.items(), key=lambda kv: kv[1])[:3]:
+            was = pct(before["per_target"].get(t)) if before else NONE
+            rows.append([label, t, pct(v), was, pct(t6["pgd100"]["per_target"].get(t)),
+                         cite(name)])
+    if not rows:
+        return NOTHING_YET
+    return markdown(["setting", "target", "default G", "paper configuration",
+                     "PGD-100", "JSON"], rows)
+
+
 SELECTION = ["substitute_selection_mnist5k_margin.json",
              "substitute_selection_fashion-0.1_4k_margin.json"]
 CANDIDATES = ("model_c", "model_a", "model_b", "lenet5")
@@ -367,11 +439,27 @@ def headline_rows() -> list[tuple[str, str, str, str, str]]:
          "default", pct(bb_b["blackbox"]["success"]),
          f"white-box {pct(bb_b['whitebox']['success'])}",
          paper_pct(PAPER["blackbox"]["model_b"]), BLACKBOX[1][1]),
-        ("1,000 targeted examples, `mnist5k` Model B, default generator, one CPU thread",
-         f"AI-GAN {secs(t['aigan']['seconds'])}", f"PGD-20 {secs(t['pgd20']['seconds'])}",
-         f"AI-GAN {PAPER['time']['aigan']}, PGD-20 {PAPER['time']['pgd20']}", TIMING[1][1]),
     ]
+    rows += default_headline() or [
+        ("1,000 targeted examples, `mnist5k` Model B, paper-configuration generator, one CPU "
+         "thread", f"AI-GAN {secs(t['aigan']['seconds'])}",
+         f"PGD-20 {secs(t['pgd20']['seconds'])}",
+         f"AI-GAN {PAPER['time']['aigan']}, PGD-20 {PAPER['time']['pgd20']}", TIMING[1][1])]
     rows += ae4dnn_headline()
+    return rows
+
+
+def default_headline() -> list[tuple[str, str, str, str, str]]:
+    """The default AI-GAN generator per table6 setting: success and time for 1,000."""
+    rows = []
+    for label, name, t6 in table6_parts():
+        tm = t6["timing"]
+        rows.append((f"Default AI-GAN generator, {label}: targeted success, time for 1,000",
+                     f"{pct(t6['default']['success'])}, {secs(tm['default'])}",
+                     f"PGD-100 {pct(t6['pgd100']['success'])}; PGD-20 {secs(tm['pgd20'])} "
+                     f"(1/{tm['pgd20'] / tm['default']:.0f})",
+                     f"{PAPER['whitebox']['model_b'][0]:.2f}% (Model B), "
+                     f"{PAPER['time']['aigan']} (PGD-20 {PAPER['time']['pgd20']})", name))
     return rows
 
 
@@ -776,6 +864,8 @@ def ae4dnn_all_targets() -> str:
 TABLES: dict[str, Callable[[], str]] = {
     "headline": headline, "classifiers": classifiers, "attack-speed": attack_speed,
     "aigan-whitebox": whitebox, "aigan-blackbox": blackbox, "aigan-timing": timing,
+    "aigan-default": default_generator, "aigan-default-levers": default_levers,
+    "aigan-default-targets": default_targets,
     "substitute-selection": selection, "substitute-transfer": transfer,
     "aigan-defended": aigan_defended, "defense-tables": defense_tables,
     "apgd-agreement": apgd_agreement, "robustness": robustness,
@@ -795,6 +885,7 @@ def cited_files() -> list[str]:
     names = ["attack_speed.json", APGD_AGREEMENT, ROBUSTNESS, TRANSFER, *SELECTION,
              *AUDITS.values(),
              *defense_files(), *fi_pso_files(), *ae4dnn_files(),
+             *(n for _, n, _ in table6_parts()),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
     names += [n for n in (AIGAN_DEFENDED, ADVNET_SCHEDULE) if (RESULTS / n).is_file()]
     names += [f.name for f in RESULTS.glob("classifiers_*.json")]

@@ -21,6 +21,7 @@ PARTS = ("whitebox", "pgd100", "pgd100_ce", "advgan", "timing", "blackbox", "abl
 SETTINGS = {
     "mnist5k-a": ("mnist5k", "runs/model_a_mnist5k", 0.3, None),
     "mnist5k-b": ("mnist5k", "runs/model_b_mnist5k", 0.3, None),
+    "mnist5k-b-shipped": ("mnist5k", "src/advforge/pretrained/mnist5k_model_b", 0.3, None),
     # Fashion-MNIST's 60,000 training images would cost ~15x mnist5k's GAN time on a CPU;
     # the GANs see a prefix (the classifier saw all of them); at eps 0.1 more images help
     # (docs/aigan.md).

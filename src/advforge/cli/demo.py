@@ -31,10 +31,11 @@ from advforge.errors import InputError
 SHIPPED_DATASET = "mnist5k"
 DEFAULT_OUT = {False: "runs/demo", True: "runs/dry-run/demo"}  # keyed by --dry-run
 # From scratch the demo must finish in 15 minutes on two CPU cores, so it trains less than the
-# recipes do: Model B 20 epochs (the recipe: 30), AI-GAN 7 (40), AdvGAN 3 for its one target.
+# recipes do: Model B 20 epochs (the recipe: 30), AI-GAN's lean default generator 40 (300),
+# AdvGAN 3 for its one target.
 DEMO_TRAIN = {"arch": "model_b", "epochs": 20, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,
               "lr_milestones": (14,), "lr_gamma": 0.1, "augment": "shift"}
-DEMO_AIGAN = {"epochs": 7}
+DEMO_AIGAN = {"epochs": 40}
 DEMO_ADVGAN = {"epochs": 3, "target": 3}
 DEMO_TEST_IMAGES = 500  # unless --limit says otherwise
 # (attack spec, targets, number of test images): C&W's binary search costs ~500 gradient steps
