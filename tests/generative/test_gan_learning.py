@@ -2,8 +2,8 @@
 seeded AI-GAN run and a short AdvGAN run reach a targeted success far above their untrained
 generator's, and with the sign of G's target term flipped they do not rise above it.
 
-AI-GAN trains with its full objective (D's terms, the PGD attacker with one step) and with
-the target term alone (no D); AdvGAN with Xiao et al.'s. A raised learning rate makes a few
+AI-GAN trains in the paper configuration (D's terms, the PGD attacker with one step) and in
+the package default (shuffle G, the target term alone); AdvGAN with Xiao et al.'s. A raised learning rate makes a few
 dozen steps enough.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from gen_helpers import tiny_advgan, tiny_aigan
+from gen_helpers import tiny_advgan, tiny_aigan, tiny_lean
 from toy_task import make_toy_batch
 
 from advforge.generative import AIGANTrainer, advgan, fit_advgan, fit_aigan
@@ -21,9 +21,8 @@ SHARED = dict(g_ch=8, d_ch=8, batch_size=16, lr=0.01, eval_size=64, eps=0.3)
 RUNS = {  # kind -> (fit, config builder, epochs on 128 images)
     "aigan": (fit_aigan, lambda **kw: tiny_aigan(attacker_steps=1, **SHARED, **kw), 2),
     "advgan": (fit_advgan, lambda **kw: tiny_advgan(**SHARED, **kw), 4),
-    # the target term alone: no D, so no attacker (AIGANObjective.uses_discriminator)
-    "aigan_no_d": (fit_aigan, lambda **kw: tiny_aigan(w_disc_class=0, w_gan=0, **SHARED,
-                                                      **kw), 2),
+    # the package default: shuffle G, the target term alone (no D, no attacker)
+    "aigan_default": (fit_aigan, lambda **kw: tiny_lean(**SHARED, **kw), 6),
 }
 MARGIN = 0.30  # trained success must beat the untrained generator's by this much
 
@@ -69,7 +68,7 @@ def test_a_flipped_target_term_does_not_learn(kind, toy_model, one_thread, monke
 
 
 def test_without_d_terms_no_discriminator_is_built_or_trained(toy_model):
-    cfg = tiny_aigan(w_disc_class=0, w_gan=0)
+    cfg = tiny_lean()
     trainer = AIGANTrainer.for_data(cfg, toy_model, make_toy_batch(32, seed=1))
     assert trainer.D is None and trainer.attacker is None
     x, y = make_toy_batch(16, seed=3)
