@@ -86,3 +86,15 @@ def test_flags_and_yaml_build_the_nested_config(tmp_path):
     assert (cfg.generator.ch, cfg.black_box.enabled, cfg.training.epochs) == (8, True, 3)
     assert cfg.attacker.enabled is False and cfg.eps == 0.2
     assert isinstance(flat, flat_view(AIGANConfig)) and flat.epochs == 3
+
+
+def test_the_paper_configuration_file_is_the_paper_config():
+    import yaml
+
+    from advforge.generative.aigan.config import PAPER_CONFIG
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "aigan_paper.yaml"
+    assert yaml.safe_load(path.read_text()) == PAPER_CONFIG
+    paper, default = AIGANConfig.from_flat(PAPER_CONFIG), AIGANConfig()
+    assert (paper.generator.arch, paper.objective.uses_discriminator) == ("unet", True)
+    assert (default.generator.arch, default.objective.uses_discriminator) == ("shuffle", False)
