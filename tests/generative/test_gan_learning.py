@@ -3,8 +3,8 @@ seeded AI-GAN run and a short AdvGAN run reach a targeted success far above thei
 generator's, and with the sign of G's target term flipped they do not rise above it.
 
 AI-GAN trains in the paper configuration (D's terms, the PGD attacker with one step) and in
-the package default (shuffle G, the target term alone); AdvGAN with Xiao et al.'s. A raised learning rate makes a few
-dozen steps enough.
+the package default (shuffle G, the target term alone); AdvGAN with Xiao et al.'s. A raised
+learning rate makes a few dozen steps enough.
 """
 
 from __future__ import annotations
