@@ -238,7 +238,7 @@ def default_generator() -> str:
     pairs, seconds for the same 1,000 examples, the ratio, the training time."""
     rows = []
     for label, name, t6 in table6_parts():
-        tm, threads = t6["timing"], setting(name).get("threads")
+        tm, threads = t6["timing"], load(name).get("threads")
         gap = 100 * (t6["pgd100"]["success"] - t6["default"]["success"])
         rows.append([label, t6["inference"]["precision"], pct(t6["default"]["success"]),
                      pct(t6["pgd100"]["success"]), pct(t6["pgd20"]["success"]),
@@ -412,7 +412,7 @@ def headline_rows() -> list[tuple[str, str, str, str, str]]:
     """(what, advforge, beside it, paper, file) for README.md's results table."""
     a, b = setting(WHITEBOX[0][1]), setting(WHITEBOX[1][1])
     fashion = setting(WHITEBOX[2][1])
-    bb_a, bb_b = setting(BLACKBOX[0][1]), setting(BLACKBOX[1][1])
+    bb_a = setting(BLACKBOX[0][1])
     t = setting(TIMING[1][1])["timing"]
     rows = []
     if (RESULTS / CLASSIFIERS).is_file():
@@ -435,10 +435,6 @@ def headline_rows() -> list[tuple[str, str, str, str, str]]:
          "substitute, target_focus 0.5", pct(bb_a["blackbox"]["success"]),
          f"white-box {pct(bb_a['whitebox']['success'])}",
          paper_pct(PAPER["blackbox"]["model_a"]), BLACKBOX[0][1]),
-        (f"AI-GAN black-box, `mnist5k` Model B, {epochs(bb_b, 'blackbox')}, other settings "
-         "default", pct(bb_b["blackbox"]["success"]),
-         f"white-box {pct(bb_b['whitebox']['success'])}",
-         paper_pct(PAPER["blackbox"]["model_b"]), BLACKBOX[1][1]),
     ]
     rows += default_headline() or [
         ("1,000 targeted examples, `mnist5k` Model B, paper-configuration generator, one CPU "
