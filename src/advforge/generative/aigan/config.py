@@ -6,9 +6,9 @@ from the target term alone, forging in bfloat16 where the device runs it nativel
 forges in under 1/100 of targeted PGD-20's time, with about PGD-20's success, a few points
 below PGD-100's (docs/aigan.md, "The default generator"). :data:`PAPER_CONFIG`
 (``configs/aigan_paper.yaml``) is the paper's AI-GAN (Bai et al., Sec. IV-V): U-Net G, D
-with the attacker A, SimCLR pre-training. docs/aigan.md says where and why either departs from the paper and what each option was
-measured to do. Every leaf also has a flat name (the CLI flag); see
-:mod:`advforge.generative.config`.
+with the attacker A, SimCLR pre-training. docs/aigan.md says where and why either departs
+from the paper and what each option was measured to do. Every leaf also has a flat name (the
+CLI flag); see :mod:`advforge.generative.config`.
 """
 
 from __future__ import annotations
