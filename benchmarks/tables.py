@@ -290,6 +290,21 @@ def default_targets() -> str:
                      "PGD-100", "JSON"], rows)
 
 
+DDP_CHECK = "ddp_check_mnist5k.json"
+
+
+def ddp_check() -> str:
+    """PGD-AT in one process and under torchrun: clean and PGD-10 accuracy side by side."""
+    if not (RESULTS / DDP_CHECK).is_file():
+        return NOTHING_YET
+    record = load(DDP_CHECK)
+    rows = [[label, f"{record['epochs']}", pct(r["clean"]), pct(r["pgd10"]),
+             secs(r["wall_seconds"]), cite(DDP_CHECK)]
+            for label, r in (("one process, two threads", record["results"]["ranks1"]),
+                             ("torchrun, two ranks", record["results"]["ranks2"]))]
+    return markdown(["run", "epochs", "clean", "PGD-10", "wall time", "JSON"], rows)
+
+
 SELECTION = ["substitute_selection_mnist5k_margin.json",
              "substitute_selection_fashion-0.1_4k_margin.json"]
 CANDIDATES = ("model_c", "model_a", "model_b", "lenet5")
@@ -860,7 +875,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "headline": headline, "classifiers": classifiers, "attack-speed": attack_speed,
     "aigan-whitebox": whitebox, "aigan-blackbox": blackbox, "aigan-timing": timing,
     "aigan-default": default_generator, "aigan-default-levers": default_levers,
-    "aigan-default-targets": default_targets,
+    "aigan-default-targets": default_targets, "ddp-check": ddp_check,
     "substitute-selection": selection, "substitute-transfer": transfer,
     "aigan-defended": aigan_defended, "defense-tables": defense_tables,
     "apgd-agreement": apgd_agreement, "robustness": robustness,
@@ -882,7 +897,7 @@ def cited_files() -> list[str]:
              *defense_files(), *fi_pso_files(), *ae4dnn_files(),
              *(n for _, n, _ in table6_parts()),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
-    names += [n for n in (AIGAN_DEFENDED, ADVNET_SCHEDULE) if (RESULTS / n).is_file()]
+    names += [n for n in (AIGAN_DEFENDED, ADVNET_SCHEDULE, DDP_CHECK) if (RESULTS / n).is_file()]
     names += [f.name for f in RESULTS.glob("classifiers_*.json")]
     return sorted(set(names))
 
