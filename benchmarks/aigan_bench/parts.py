@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Any
 
 import torch
@@ -19,7 +17,7 @@ from advforge.generative.aigan import LOCAL_MODEL_DIR
 from advforge.models import load_model
 from aigan_bench.cache import trained_with
 from aigan_bench.context import Context, pgd_spec
-from aigan_bench.table6 import part_table6
+from aigan_bench.table6 import part_table6, timed_call
 
 
 def part_whitebox(ctx: Context) -> dict[str, Any]:
@@ -56,17 +54,15 @@ def part_advgan(ctx: Context) -> dict[str, Any]:
 
 def _timed(attack: Any, model: Any, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor,
            repeats: int, seed: int) -> tuple[float, torch.Tensor]:
-    """Median wall time of ``attack`` on the whole batch (after one warm-up call)."""
-    times = []
-    for i in range(repeats + 1):
+    """Median wall time of ``attack`` on the whole batch (after one warm-up call), every call
+    seeded alike; and its examples."""
+    out: list[torch.Tensor] = []
+
+    def call() -> None:
         g = torch.Generator(device=x.device).manual_seed(seed)
-        start = time.perf_counter()
-        x_adv = attack(model, x, y, target=t, generator=g)
-        if x.device.type == "cuda":
-            torch.cuda.synchronize(x.device)
-        if i:  # the first call warms up allocators and kernels
-            times.append(time.perf_counter() - start)
-    return statistics.median(times), x_adv
+        out[:] = [attack(model, x, y, target=t, generator=g)]
+
+    return timed_call(call, repeats), out[0]
 
 
 def part_timing(ctx: Context) -> dict[str, Any]:

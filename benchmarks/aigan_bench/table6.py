@@ -64,14 +64,17 @@ def default_run(ctx: Context) -> Path:
 
 
 def timed_call(fn: Callable[[], Any], repeats: int) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
+    """Median seconds of ``fn()`` over ``repeats`` calls, after one warm-up call (it warms up
+    allocators and kernels); on a GPU each call is waited for, not just launched."""
+    def once() -> float:
         start = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    once()
+    return statistics.median(once() for _ in range(repeats))
 
 
 @contextlib.contextmanager
