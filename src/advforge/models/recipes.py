@@ -148,6 +148,11 @@ _classifier("model_b", "fashion-mnist", {**_FASHION, "arch_kwargs": {"dropout": 
             "Carlini & Wagner's training of this net)")
 for _arch in ("model_a", "model_c", "lenet5", "vgg13", "vgg16", "alexnet"):
     _classifier(_arch, "fashion-mnist", _FASHION, "Model B's Fashion-MNIST recipe")
+_classifier("d1", "fashion-mnist", {
+    "epochs": 15, "batch_size": 64, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9,
+    "weight_decay": 1e-4, "lr_milestones": (10,), "lr_gamma": 0.1, "augment": "none"},
+    "adversarial networks Sec. 4.1's MNIST settings (SGD 0.01, momentum 0.9, batch 64, decay "
+    "1e-4, lr / 10 late) on Fashion-MNIST's 15-epoch schedule")
 _classifier("resnet32", "fashion-mnist", {
     "epochs": 10, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
     "weight_decay": 1e-4, "lr_milestones": (6, 8), "lr_gamma": 0.1, "augment": "shift"},
