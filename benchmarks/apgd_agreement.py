@@ -1,14 +1,18 @@
-"""Our APGD-CE and APGD-T beside torchattacks' APGD and APGDT on an adversarially trained model.
+"""Our APGD-CE, APGD-T and FAB-T beside torchattacks' APGD, APGDT and FAB on an adversarially
+trained model.
 
-Croce & Hein (2020)'s settings for both: 100 iterations, one restart, rho 0.75; APGD-T over
-the 9 highest non-true classes (torchattacks: ``APGDT(n_classes=10)``, which attacks the
-``n_classes - 1`` top classes). Robust accuracy is counted over the first ``--n`` test images
-(clean mistakes count as not robust). Each attack is timed once per repeat, ours and theirs
-alternately, in the same process. The checks: robust accuracy within 1 point and ours no
-slower (time ratio ours / theirs <= 1.05).
+Croce & Hein (2020)'s settings for all: 100 iterations, one restart, rho 0.75; APGD-T and
+FAB-T over the 9 highest non-true classes (torchattacks: ``APGDT(n_classes=10)`` and
+``FAB(multi_targeted=True, n_classes=10)``, which attack the ``n_classes - 1`` top classes);
+FAB's alpha_max 0.1, eta 1.05, beta 0.9. Robust accuracy is counted over the first ``--n``
+test images (clean mistakes count as not robust). Each attack is timed once per repeat,
+ours and theirs alternately, in the same process. The checks: robust accuracy within 1 point
+and ours no slower (time ratio ours / theirs <= 1.05).
 
     make bench   # installs torchattacks with --no-deps
     python benchmarks/apgd_agreement.py --model runs/pgd-at_model_b_mnist5k --eps 0.3
+    python benchmarks/apgd_agreement.py --model RUN --dataset fashion-mnist --eps 0.1 \
+        --attacks apgd_ce,apgd_t,fab_t
 
 Writes ``benchmarks/results/apgd_agreement_<dataset>.json``; exit status 2 when the model or
 torchattacks is missing.
@@ -40,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eps", type=float, default=0.3)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--attacks", default="apgd_ce,apgd_t",
+                   help=f"comma-separated, of {', '.join(PAIRS)}")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None)
@@ -52,17 +58,35 @@ def robust_accuracy(model, x_adv: torch.Tensor, y: torch.Tensor) -> float:
                                 for i in range(0, len(x_adv), 500)]).eq(y).float().mean())
 
 
+PAIRS = ("apgd_ce", "apgd_t", "fab_t")
+
+
 def pairs(args: argparse.Namespace, model, torchattacks) -> dict:
-    """name -> (ours, theirs) callables of (x, y) -> x_adv."""
-    ours_ce = attacks.create("apgd_ce", eps=args.eps, steps=args.steps)
-    ours_t = attacks.create("apgd_t", eps=args.eps, steps=args.steps, n_target_classes=9)
-    theirs_ce = torchattacks.APGD(model, norm="Linf", eps=args.eps, steps=args.steps,
-                                  n_restarts=1, loss="ce", rho=0.75)
-    theirs_t = torchattacks.APGDT(model, norm="Linf", eps=args.eps, steps=args.steps,
-                                  n_restarts=1, rho=0.75, n_classes=model.num_classes)
+    """name -> (ours, theirs) callables of (x, y) -> x_adv, for the names in --attacks."""
+    k = model.num_classes
+    built = {
+        "apgd_ce": (attacks.create("apgd_ce", eps=args.eps, steps=args.steps),
+                    lambda: torchattacks.APGD(model, norm="Linf", eps=args.eps,
+                                              steps=args.steps, n_restarts=1, loss="ce",
+                                              rho=0.75)),
+        "apgd_t": (attacks.create("apgd_t", eps=args.eps, steps=args.steps,
+                                  n_target_classes=9),
+                   lambda: torchattacks.APGDT(model, norm="Linf", eps=args.eps,
+                                              steps=args.steps, n_restarts=1, rho=0.75,
+                                              n_classes=k)),
+        "fab_t": (attacks.create("fab_t", eps=args.eps, steps=args.steps, n_target_classes=9),
+                  lambda: torchattacks.FAB(model, norm="Linf", eps=args.eps, steps=args.steps,
+                                           n_restarts=1, alpha_max=0.1, eta=1.05, beta=0.9,
+                                           multi_targeted=True, n_classes=k)),
+    }
     gen = torch.Generator().manual_seed(0)
-    return {"apgd_ce": (lambda x, y: ours_ce(model, x, y, generator=gen), theirs_ce),
-            "apgd_t": (lambda x, y: ours_t(model, x, y, generator=gen), theirs_t)}
+    chosen = {}
+    for name in args.attacks.split(","):
+        if name not in built:
+            raise SystemExit(f"error: unknown attack {name!r}; choose from {', '.join(PAIRS)}")
+        ours, theirs = built[name]
+        chosen[name] = (lambda x, y, a=ours: a(model, x, y, generator=gen), theirs())
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:

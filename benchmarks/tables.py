@@ -496,19 +496,26 @@ def headline() -> str:
     return markdown(["measurement", "advforge", "beside it", "paper (MNIST)", "JSON"], rows)
 
 
-APGD_AGREEMENT = "apgd_agreement_mnist5k.json"
+APGD_AGREEMENT = "apgd_agreement_mnist5k.json"  # always committed; other datasets when run
+
+
+def apgd_agreement_files() -> list[str]:
+    return sorted({APGD_AGREEMENT, *(f.name for f in RESULTS.glob("apgd_agreement_*.json"))})
 
 
 def apgd_agreement() -> str:
-    data = load(APGD_AGREEMENT)
     rows = []
-    for name, r in data["rows"].items():
-        rows.append([name, f"{data['n']} (clean {pct(data['clean_accuracy'])})",
-                     pct(r["ours"]["robust_accuracy"]), pct(r["theirs"]["robust_accuracy"]),
-                     secs(r["ours"]["seconds_median"]), secs(r["theirs"]["seconds_median"]),
-                     f"{r['time_ratio']:.2f}", cite(APGD_AGREEMENT)])
-    return markdown(["attack (100 steps)", "images", "robust acc. ours", "torchattacks",
-                     "ours", "torchattacks", "time ratio", "JSON"], rows)
+    for name in apgd_agreement_files():
+        data = load(name)
+        model = Path(data["model"]).name
+        for attack, r in data["rows"].items():
+            rows.append([attack, f"`{data['dataset']}` {model}, eps {data['eps']:g}",
+                         f"{data['n']} (clean {pct(data['clean_accuracy'])})",
+                         pct(r["ours"]["robust_accuracy"]), pct(r["theirs"]["robust_accuracy"]),
+                         secs(r["ours"]["seconds_median"]), secs(r["theirs"]["seconds_median"]),
+                         f"{r['time_ratio']:.2f}", cite(name)])
+    return markdown(["attack (100 steps)", "model", "images", "robust acc. ours",
+                     "torchattacks", "ours", "torchattacks", "time ratio", "JSON"], rows)
 
 
 ROBUSTNESS = "robustness_pgd-at_model_b_mnist5k.json"
@@ -892,7 +899,7 @@ TABLES: dict[str, Callable[[], str]] = {
 def cited_files() -> list[str]:
     """Every result file a table row names (the classifier, Table V and defense-table files
     only when they exist)."""
-    names = ["attack_speed.json", APGD_AGREEMENT, ROBUSTNESS, TRANSFER, *SELECTION,
+    names = ["attack_speed.json", *apgd_agreement_files(), ROBUSTNESS, TRANSFER, *SELECTION,
              *AUDITS.values(),
              *defense_files(), *fi_pso_files(), *ae4dnn_files(),
              *(n for _, n, _ in table6_parts()),

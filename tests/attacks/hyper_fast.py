@@ -19,6 +19,8 @@ FAST: dict[str, dict] = {
     "fi_pso": {"pixels": 12, "indices": list(range(6, 144, 12)), "particles": 16, "iters": 8,
                "b": 0.0},
     "square_l2": {"eps": 1.5, "n_queries": 50},
+    "fab_t": {"steps": 5, "n_target_classes": 2},
+    "fab_t_l2": {"eps": 1.5, "steps": 5, "n_target_classes": 2},
 }
 
 

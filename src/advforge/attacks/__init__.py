@@ -30,6 +30,7 @@ from advforge.attacks import (  # noqa: E402,F401
     apgd_t,
     cw_l2,
     cw_linf,
+    fab,
     fgsm,
     fi_pso,
     lbfgs,
