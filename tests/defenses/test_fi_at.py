@@ -198,3 +198,32 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, argv, mentions):
     cli_fails(["defend", "fi-at", "--out", str(tmp_path / "o"), *argv], capsys,
               mentions=mentions)
     assert not (tmp_path / "o").exists()
+
+
+def test_adv_repeat_appends_the_set_k_times_and_shares_the_search(tuned, monkeypatch):
+    tmp, first = tuned
+    variant = tmp / "repeat3"
+    variant.mkdir()
+    for name in ("fi_at_sets.safetensors", "fi_at_sets.json"):  # seeded with the first's sets
+        (variant / name).write_bytes((tmp / "tuned" / name).read_bytes())
+
+    def refuse(*args, **kw):
+        raise AssertionError("Algorithm 2 ran again")
+
+    monkeypatch.setattr("advforge.defenses.influence.settings.build_adversarial_set", refuse)
+    seen = {}
+    real_fine_tune = advforge.defenses.influence.settings.fine_tune
+
+    def spy(original, settings, train, splits, x_adv, y_adv, **kw):
+        seen["n"] = len(y_adv)
+        return real_fine_tune(original, settings, train, splits, x_adv, y_adv, **kw)
+
+    monkeypatch.setattr("advforge.defenses.influence.settings.fine_tune", spy)
+    splits = make_splits(n_train=96, n_test=40)
+    settings = settings_class("fi-at")(model=str(tmp / "orig"), fi_img=0.0, p_target=0.05,
+                                       particles=10, iters=10, adv_repeat=3)
+    train = TrainConfig(arch="lenet5", dataset="quadrants", batch_size=16, augment="none",
+                        seed=0, lr=3e-3, epochs=1, out=str(variant))
+    again = defend(settings, train, splits)
+    assert seen["n"] == 3 * first["fi_at"]["algorithm2"]["train"]["succeeded"] > 0
+    assert again["fi_at"]["algorithm2"] == first["fi_at"]["algorithm2"]

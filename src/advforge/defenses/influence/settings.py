@@ -45,6 +45,9 @@ class FIAT(DefenseSettings):
             fi_pso search, while fine-tuning and Table 3 still see the whole splits.
         eps: here fi_pso's box, the fraction of each pixel's range it may move (None: 1.0,
             the whole [0, 1] range as in the paper), not an L-inf budget of the dataset.
+        adv_repeat: copies of the training split's adversarial set appended to the clean
+            training data for fine-tuning (Sec. 3.2 appends it once). Only the fine-tuning
+            reads it, so runs that differ in it share one Algorithm 2 search.
     """
 
     name: ClassVar[str] = "fi-at"
@@ -71,6 +74,10 @@ class FIAT(DefenseSettings):
     search_limit: int | None = dataclasses.field(default=None, metadata={
         "help": "run Algorithm 2 on the first N images of each split only (default: all); "
                 "fine-tuning and Table 3 still use every image"})
+    adv_repeat: int = dataclasses.field(default=1, metadata={
+        "help": "copies of the adversarial training set appended for fine-tuning (paper: 1)"})
+
+    FINE_TUNE_ONLY: ClassVar[tuple[str, ...]] = ("adv_repeat",)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -80,6 +87,7 @@ class FIAT(DefenseSettings):
         check_count("particles", self.particles, minimum=2)
         check_count("iters", self.iters, minimum=0)
         check_count("attack_batch", self.attack_batch)
+        check_count("adv_repeat", self.adv_repeat)
         if self.search_limit is not None:
             check_count("search_limit", self.search_limit)
         check_threshold("a", self.a)
@@ -109,7 +117,10 @@ class FIAT(DefenseSettings):
         data = {p: _limited(getattr(splits, p), limit, device)
                 for p, limit in (("train", train.limit_train), ("test", train.limit_test))}
         sets, info = self.adversarial_sets(original, train, data, splits.num_classes)
-        metrics = fine_tune(original, dataclasses.asdict(self), train, splits, *sets["train"],
+        x_adv, y_adv = sets["train"]
+        repeat = (self.adv_repeat,) + (1,) * (x_adv.dim() - 1)
+        metrics = fine_tune(original, dataclasses.asdict(self), train, splits,
+                            x_adv.repeat(repeat), y_adv.repeat(self.adv_repeat),
                             device=device, progress=progress, log=log)
         from advforge.models import load_model
 
@@ -148,11 +159,14 @@ class FIAT(DefenseSettings):
 
     def adversarial_sets(self, original, train, data, num_classes):
         """Algorithm 2 on the train and the test split (class targets from the train split's
-        confusion), reused from ``train.out`` when a resumed run made them already."""
+        confusion), reused from ``train.out`` when sets made with the same key are there."""
         out = Path(train.out)
-        key = {"settings": self.to_dict(), "model": str(Path(self.model).resolve()),
+        search = {k: v for k, v in self.to_dict().items() if k not in self.FINE_TUNE_ONLY}
+        key = {"settings": search, "model": str(Path(self.model).resolve()),
                "seed": train.seed, "n": {p: int(len(data[p][1])) for p in PARTS}}
-        saved = load_sets(out, key) if train.resume else None
+        # The sets are a function of the key alone, so saved ones serve any run into ``out``
+        # (a resumed one, or a fine-tuning variant seeded with another run's sets).
+        saved = load_sets(out, key)
         if saved is not None:
             return saved[0], saved[1]["info"]
         x_tr, y_tr = data["train"]
