@@ -507,7 +507,8 @@ def apgd_agreement() -> str:
     rows = []
     for name in apgd_agreement_files():
         data = load(name)
-        model = Path(data["model"]).name
+        path = Path(data["model"])  # a defense_tables model is named by its layout dir too
+        model = f"{path.parent.name}/{path.name}" if len(path.name) <= 3 else path.name
         for attack, r in data["rows"].items():
             rows.append([attack, f"`{data['dataset']}` {model}, eps {data['eps']:g}",
                          f"{data['n']} (clean {pct(data['clean_accuracy'])})",
