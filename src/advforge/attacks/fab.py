@@ -72,8 +72,8 @@ def project_on_hyperplane(t: torch.Tensor, w: torch.Tensor, c: torch.Tensor,
     a = w.abs()
     room = torch.where(w > 0, 1 - t, t) * (a > 0)
     slope = torch.ones_like(a) if norm == "linf" else a
-    moving = (a > 0) & (slope > 0)
-    kink = torch.where(moving, room / slope.clamp_min(_TINY), torch.full_like(a, float("inf")))
+    # a component the hyperplane ignores (w_i = 0) never moves: its kink is at infinity
+    kink = torch.where(a > 0, room / slope.clamp_min(_TINY), torch.full_like(a, float("inf")))
     kink, order = kink.sort(dim=1)
     a_sorted, room_sorted = a.gather(1, order), room.gather(1, order)
     rate = (a * slope).gather(1, order)  # dg/dlam contributed while a component is free
