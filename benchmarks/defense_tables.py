@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                / f"defense_tables_{args.dataset}-{args.arch}{suffix}.json")
     record = json.loads(out.read_text()) if out.is_file() and not args.fresh else {}
     record.update({"benchmark": "defense_tables", "dataset": args.dataset, "arch": args.arch,
-                   "eps": args.eps, "n": args.n, "smoke": args.smoke,
+                   "eps": args.eps, "n": args.n, "limit_train": args.limit_train,
+                   "smoke": args.smoke,
                    "square_queries": args.square_queries,
                    "machine": platform.machine(), "threads": torch.get_num_threads(),
                    "paper": PAPER_MNIST if args.dataset == "mnist5k" else None})

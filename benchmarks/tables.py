@@ -411,8 +411,10 @@ def defense_tables() -> str:
             ours = {**row, **row.get("blackbox", {})}
             rows.append([label, *(ours_paper(ours.get(c), paper.get(key, {}).get(c))
                                   for c in DEFENSE_COLUMNS), cite(name)])
+        limit = data.get("limit_train")
+        trained = f", models trained on the first {limit:,} images" if limit else ""
         parts.append(f"**`{data['dataset']}`, `{data['arch']}`, eps {data['eps']:g}, first "
-                     f"{data['n']:,} test images**\n\n"
+                     f"{data['n']:,} test images{trained}**\n\n"
                      + markdown(["training", *DEFENSE_COLUMNS.values(), "JSON"], rows))
     return "\n\n".join(parts)
 
