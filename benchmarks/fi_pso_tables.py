@@ -20,6 +20,8 @@ Parts (``--parts``, comma-separated; default all), each written into the JSON as
   applied to every correctly classified image of the other classes.
 * ``table3``: ``advforge defend fi-at --model RUN --dataset D`` with no other flag, its
   Algorithm 2 counts (the targeted attack's success on the selected images) and Table 3.
+  ``--variant NAME --fi-at-flags "..."`` stores a fine-tuning variant as ``table3@NAME``; its
+  run starts from a copy of the default run's Algorithm 2 sets, so it skips the search.
 
     python benchmarks/fi_pso_tables.py --dataset mnist5k --arch model_b
     python benchmarks/fi_pso_tables.py --dataset fashion-mnist --arch model_b \\
@@ -35,6 +37,7 @@ import argparse
 import json
 import platform
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -45,6 +48,7 @@ import torch
 import advforge
 from advforge import data
 from advforge.attacks.fi_pso import FiPSO
+from advforge.defenses.influence.finetune import SETS_FILE, SETS_META
 from advforge.generative.identity import weights_hash
 from advforge.influence import (
     confidence_relation,
@@ -116,6 +120,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="every part: the first N test images (smoke runs)")
     p.add_argument("--fi-at-flags", default="",
                    help="extra `defend fi-at` flags (recorded; e.g. --epochs 1 for a smoke run)")
+    p.add_argument("--variant", default=None,
+                   help="table3: store this fi-at run (its --fi-at-flags) as table3@NAME")
     p.add_argument("--work", default="runs/fi_pso_tables", help="where fi-at runs go")
     p.add_argument("--out", default=None, help="result JSON (default under benchmarks/results)")
     p.add_argument("--seed", type=int, default=0)
@@ -146,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:
         start = time.perf_counter()
         key = part if args.scale == "log" or part not in SCALED else f"{part}@{args.scale}"
+        if part == "table3" and args.variant:
+            key = f"table3@{args.variant}"
         record[key] = {**PART_FUNCTIONS[part](ctx),
                        "part_seconds": round(time.perf_counter() - start, 1)}
         atomic_write_json(out, record)
@@ -423,7 +431,14 @@ def part_universality(ctx: Context) -> dict[str, Any]:
 def part_table3(ctx: Context) -> dict[str, Any]:
     from advforge.cli import main as advforge_main
 
-    run = Path(ctx.args.work) / f"fi-at_{ctx.args.dataset}_{ctx.args.arch}"
+    base = Path(ctx.args.work) / f"fi-at_{ctx.args.dataset}_{ctx.args.arch}"
+    run = base
+    if ctx.args.variant:  # a fine-tuning variant: the default run's sets spare the search
+        run = base.with_name(f"{base.name}@{ctx.args.variant}")
+        if not run.exists() and (base / SETS_FILE).is_file():
+            run.mkdir(parents=True)
+            for name in (SETS_FILE, SETS_META):
+                shutil.copyfile(base / name, run / name)
     argv = ["defend", "fi-at", "--model", str(ctx.model_dir), "--dataset", ctx.args.dataset,
             "--out", str(run), "--quiet"]
     for flag, limit in (("--limit-train", ctx.args.limit_train),

@@ -693,7 +693,10 @@ FI_AT_CELLS = (("adv_train", "Adv1"), ("train_plus_adv_train", "train + Adv1"),
 def fi_pso_table3() -> str:
     """Table 3: fine-tuning on Algorithm 2's set; ours (paper), every cell with its n."""
     rows = []
-    for name, label, part in fi_pso_parts("table3"):
+    runs = [(name, f"`{data['dataset']}` {data['arch']}", data[key])
+            for name in fi_pso_files() for data in [load(name)]
+            for key in sorted(data) if key == "table3" or key.startswith("table3@")]
+    for name, label, part in runs:
         a2, success = part["algorithm2"], part["targeted_success"]
         extra = part["command"].split(" --out ", 1)[-1].partition(" ")[2]
         found = (f"`{extra}`; " if extra else "") + "; ".join(
