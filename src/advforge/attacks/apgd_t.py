@@ -20,6 +20,7 @@ import torch
 from advforge.attacks.apgd import _AutoPGD, best_so_far
 from advforge.attacks.hyper import check_int
 from advforge.attacks.losses import dlr, dlr_targeted
+from advforge.attacks.pgd import aimed_classes
 from advforge.attacks.registry import ATTACKS
 from advforge.errors import InputError
 
@@ -55,11 +56,7 @@ class APGDT(_AutoPGD):
             raise InputError(f"{self.name} needs a model with at least 4 classes (the DLR-T loss "
                              f"uses the 3rd and 4th largest logits); this one has {num_classes}")
         best, best_ok, best_score = best_so_far(x, y, logits, target)
-        if target is not None:
-            aims = [target]
-        else:  # non-true classes by clean logit, highest first
-            others = logits.scatter(1, y[:, None], float("-inf")).argsort(dim=1, descending=True)
-            aims = list(others[:, : min(self.n_target_classes, num_classes - 1)].T)
+        aims = aimed_classes(logits, y, target, self.n_target_classes)
         for aim in aims:
             self.search(model, x, y, target, aim, generator, best, best_ok, best_score)
         return best

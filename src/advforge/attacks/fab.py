@@ -39,7 +39,7 @@ import torch
 
 from advforge.attacks.chunking import ChunkedAttack, run_in_chunks
 from advforge.attacks.hyper import check_int, check_range
-from advforge.attacks.pgd import success
+from advforge.attacks.pgd import aimed_classes, success
 from advforge.attacks.registry import ATTACKS
 from advforge.errors import InputError
 from advforge.utils.validate import check_eps
@@ -134,13 +134,8 @@ class _FABTargeted(ChunkedAttack):
     def perturb(self, model, x, y, *, target, generator):
         with torch.no_grad():  # the clean logits rank the aims (and reveal K)
             logits = model(x)
-        num_classes = logits.shape[1]
         best, done = x.clone(), success(logits, y, target)
-        if target is not None:
-            aims = [target]
-        else:  # non-true classes by clean logit, highest first
-            others = logits.scatter(1, y[:, None], float("-inf")).argsort(dim=1, descending=True)
-            aims = list(others[:, : min(self.n_target_classes, num_classes - 1)].T)
+        aims = aimed_classes(logits, y, target, self.n_target_classes)
         # Restart directions are drawn once for the whole batch, so a seed gives the same
         # output whatever the chunk size.
         dev = generator.device if generator is not None else x.device

@@ -32,6 +32,17 @@ def success(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) 
     return pred != y if target is None else pred == target
 
 
+def aimed_classes(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None,
+                  n: int) -> list[torch.Tensor]:
+    """The classes a multi-target attack (APGD-T, FAB-T) runs towards, one (B,) tensor per
+    run: ``target`` alone when given, else the ``n`` highest non-true classes of the clean
+    ``logits``, highest first (at most K - 1)."""
+    if target is not None:
+        return [target]
+    others = logits.scatter(1, y[:, None], float("-inf")).argsort(dim=1, descending=True)
+    return list(others[:, : min(n, logits.shape[1] - 1)].T)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _ProjectedGradient(ChunkedAttack):
     """Shared loop of ``pgd`` and ``pgd_l2`` (see the module docstring).
