@@ -449,7 +449,7 @@ def part_table3(ctx: Context) -> dict[str, Any]:
     if (run / "config.json").is_file() and (run / "fi_at.json").is_file():
         pass  # finished earlier: read it
     else:
-        if run.exists():
+        if (run / "train_state.safetensors").is_file():  # interrupted fine-tuning
             argv.append("--resume")
         code = advforge_main(argv)
         if code:

@@ -83,6 +83,35 @@ def test_generator_step_scores_the_target_term_on_the_target(toy_model, target_l
     assert (x_pert - x).abs().max() <= trainer.cfg.eps + 1e-6
 
 
+@pytest.mark.parametrize("augment", ["none", "shift"])
+def test_training_steps_see_the_augmented_batch(toy_model, augment):
+    """``augment=shift``: G and D train on the batch shifted by the trainer's RNG (the same
+    gather as the classifiers' augmentation); ``none`` hands them the batch untouched."""
+    trainer = _trainer(toy_model, augment=augment)
+    seen = {}
+    real_g, real_d = trainer.generator_step, trainer.discriminator_step
+
+    def spy_g(x, t):
+        seen["g"] = x
+        return real_g(x, t)
+
+    def spy_d(x, y, x_pert):
+        seen["d"] = x
+        return real_d(x, y, x_pert)
+
+    trainer.generator_step, trainer.discriminator_step = spy_g, spy_d
+    x, y = make_toy_batch(32, seed=4)
+    rng_state = trainer.rng.get_state()
+    trainer.train_step(x, y)
+    assert seen["g"] is seen["d"]
+    if augment == "none":
+        assert seen["g"] is x
+    else:
+        # 12.5% of the toy task's 12 pixels, floored: shifts of up to 1 pixel
+        expected = random_translate(x, 1, torch.Generator().set_state(rng_state))
+        assert torch.equal(seen["g"], expected) and not torch.equal(seen["g"], x)
+
+
 def test_cw_target_term_stops_kappa_logits_past_the_strongest_rival():
     # Target 0 leads by 30, by 5, and trails by 4: with kappa 20 only the first is capped.
     logits = torch.tensor([[30.0, 0.0, -1.0], [5.0, 0.0, -1.0], [0.0, 4.0, 1.0]])
@@ -190,7 +219,8 @@ def test_config_validation():
                 {"g_arch": "resnet"}, {"query_samples": 2}, {"query_samples": -1},
                 {"black_box": True, "distill_probe_steps": -1},
                 {"local_shift": 2}, {"black_box": True, "local_shift": -1},
-                {"black_box": True, "query_sigma": 0}, {"black_box": True, "query_weight": -1}):
+                {"black_box": True, "query_sigma": 0}, {"black_box": True, "query_weight": -1},
+                {"augment": "rotate"}):
         with pytest.raises(InputError):
             tiny_aigan(**bad)
     # An unknown substitute is refused before anything trains, naming the field.

@@ -17,6 +17,7 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
+from advforge.data.augment import AUGMENTS
 from advforge.errors import InputError
 from advforge.generative.config import (
     DiscriminatorConfig,
@@ -43,6 +44,10 @@ class AIGANTraining(TrainingConfig):
 
     g_ema: float = leaf(0.0, "decay of an exponential moving average of G's weights, which "
                         "then attacks and is saved (0 = off: the last iterate)")
+    augment: str = leaf(
+        "none", "augmentation of the training images before G sees them: none, shift (random "
+        "shifts up to 12.5%), crop_flip (pad 4, crop, h-flip) or auto; it widens the few "
+        "thousand images a generator otherwise learns by heart")
     inference_precision: str = leaf(
         "auto", "precision the trained G forges in: auto (bfloat16 where the device runs it "
         "natively and its held-out success is within 0.5 points of float32's), float32 or "
@@ -52,6 +57,9 @@ class AIGANTraining(TrainingConfig):
         super().__post_init__()
         if not 0.0 <= self.g_ema < 1.0:
             raise InputError(f"g_ema must be in [0, 1), got {self.g_ema}")
+        if self.augment not in AUGMENTS:
+            raise InputError(f"augment must be one of {', '.join(AUGMENTS)}, got "
+                             f"{self.augment!r}")
         if self.inference_precision not in ("auto", *PRECISIONS):
             raise InputError(f"inference_precision must be auto, float32 or bfloat16, got "
                              f"{self.inference_precision!r}")

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from advforge.attacks import create as create_attack
+from advforge.data.augment import build_augment
 from advforge.generative.aigan import steps
 from advforge.generative.aigan.blackbox import BlackBoxWiring
 from advforge.generative.aigan.config import AIGANConfig
@@ -62,6 +63,9 @@ class AIGANTrainer(BlackBoxWiring):
             self.attacker = create_attack("pgd", eps=cfg.eps, steps=cfg.attacker.steps,
                                           step_size=cfg.pgd_step_size, random_start=True)
         self.rng = torch.Generator(device=device).manual_seed(cfg.training.seed)
+        # Shifted digits are still digits of their class: more images for G to generalise
+        # from, at no extra cost per step.
+        self.augment = build_augment(cfg.training.augment, in_channels)
         self.disc_factor = 1.0  # scales Eq. 10 and -L_S in G's loss; set by schedule()
         self.targets = TargetSampler(num_classes, cfg.objective.target_focus).to(device)
         if cfg.black_box.enabled:
@@ -117,7 +121,10 @@ class AIGANTrainer(BlackBoxWiring):
         return steps.discriminator_step(self, x, y, x_pert)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        """Algorithm 1's iteration: sample t != y, G step, D step (then distil f_d)."""
+        """Algorithm 1's iteration: sample t != y, G step, D step (then distil f_d), on the
+        augmented batch when ``augment`` is on."""
+        if self.augment is not None:
+            x = self.augment(x, self.rng)
         t = self.targets.sample(y, self.rng)
         x_pert, stats = self.generator_step(x, t)
         if self.D is not None:
