@@ -687,7 +687,8 @@ def fi_pso_universality() -> str:
 
 FI_AT_CELLS = (("adv_train", "Adv1"), ("train_plus_adv_train", "train + Adv1"),
                ("adv_test", "Adv2"), ("test", "clean test"),
-               ("test_plus_adv_test", "test + Adv2"))
+               ("test_plus_adv_test", "test + Adv2"),
+               ("adv_test_sources", "Adv2's clean sources"))
 
 
 def fi_pso_table3() -> str:
@@ -705,7 +706,10 @@ def fi_pso_table3() -> str:
         for model in ("original", "fine_tuned"):
             cells = []
             for key, _ in FI_AT_CELLS:
-                cell = part["table3"][model][key]
+                cell = part["table3"][model].get(key)
+                if cell is None:  # a run whose sets predate their source rows
+                    cells.append(NONE)
+                    continue
                 theirs = part["paper"][model].get(key)
                 cells.append(f"{pct(cell['accuracy'])} (n={cell['n']:,}"
                              + (f"; paper {paper_pct(theirs)})" if theirs is not None else ")"))

@@ -19,10 +19,12 @@ from advforge.defenses.influence import (
     CELLS,
     FIAT,
     NO_CONFUSION,
+    adversarial_set,
     build_adversarial_set,
     confusion_targets,
     select_vulnerable,
 )
+from advforge.defenses.influence.finetune import adversarial_copies
 from advforge.errors import InputError
 from advforge.models.wrapper import ImageClassifier
 from advforge.training import TrainConfig, fit
@@ -88,6 +90,10 @@ def test_the_set_holds_only_successful_examples_with_true_labels():
     assert y_adv.tolist() == [0, 1]  # the true labels, not the targets
     assert model(x_adv).argmax(1).tolist() == [1, 3]  # each reached its target
     assert x_adv.shape == (2, 1, 2, 2)
+    made = adversarial_set(model, x, y, settings, torch.Generator().manual_seed(0),
+                           class_targets=torch.tensor([1, 3, NO_CONFUSION, NO_CONFUSION]))
+    assert made.index.tolist() == [0, 2]  # the sources: the second image was out of reach
+    assert torch.equal(made.x, x_adv) and torch.equal(made.y, y[made.index])
 
 
 def test_default_targets_come_from_the_confusion_of_the_given_split():
@@ -104,10 +110,27 @@ def test_default_targets_come_from_the_confusion_of_the_given_split():
     ({"fi_img": -0.1}, "fi_img"), ({"p_target": 1.5}, "p_target"),
     ({"fi_pixel": float("nan")}, "fi_pixel"), ({"particles": 1}, "particles"),
     ({"b": 2.0}, "b must"), ({"model": "/no/such/run"}, "/no/such/run"),
+    ({"adv_augment": "rotate"}, "adv_augment"),
 ])
 def test_bad_settings_are_refused(kw, message):
     with pytest.raises(InputError, match=message):
         FIAT(**kw)
+
+
+@pytest.mark.parametrize("augment", ["none", "shift"])
+def test_adversarial_copies_keep_the_first_and_shift_the_others(augment):
+    x = torch.zeros(5, 1, 8, 8)
+    x[:, :, 3:5, 3:5] = 1.0  # a blob a shift moves but never pushes out of the image
+    y = torch.arange(5)
+    xs, ys = adversarial_copies(x, y, 3, augment, seed=0)
+    assert xs.shape == (15, 1, 8, 8) and ys.tolist() == [0, 1, 2, 3, 4] * 3
+    assert torch.equal(xs[:5], x)  # the set as Algorithm 2 made it
+    copies = xs[5:].view(2, 5, 1, 8, 8)
+    assert (copies.flatten(2).sum(-1) == 4).all()  # every pixel kept (1-pixel shifts)
+    moved = (copies != x).flatten(2).any(-1)
+    assert moved.any() if augment == "shift" else not moved.any()
+    again, _ = adversarial_copies(x, y, 3, augment, seed=0)
+    assert torch.equal(again, xs)  # fixed by the seed
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +165,10 @@ def test_report_has_every_table3_cell_with_its_n(tuned):
     n = {"adv_train": info["train"]["succeeded"], "adv_test": info["test"]["succeeded"],
          "test": 40}
     n["train_plus_adv_train"], n["test_plus_adv_test"] = 96 + n["adv_train"], 40 + n["adv_test"]
+    n["adv_train_sources"], n["adv_test_sources"] = n["adv_train"], n["adv_test"]
+    # Algorithm 2 attacks only images the original classifies correctly: its sources.
+    for part in ("adv_train_sources", "adv_test_sources"):
+        assert report["table3"]["original"][part]["accuracy"] == 1.0
     for row in ("original", "fine_tuned"):
         assert set(report["table3"][row]) == {cell for cell, _ in CELLS}
         for cell, value in report["table3"][row].items():
@@ -157,7 +184,7 @@ def test_resume_reuses_the_saved_sets(tuned, monkeypatch):
     def refuse(*args, **kw):
         raise AssertionError("Algorithm 2 ran again")
 
-    monkeypatch.setattr("advforge.defenses.influence.settings.build_adversarial_set", refuse)
+    monkeypatch.setattr("advforge.defenses.influence.settings.adversarial_set", refuse)
     splits = make_splits(n_train=96, n_test=40)
     settings = settings_class("fi-at")(model=str(tmp / "orig"), fi_img=0.0, p_target=0.05,
                                        particles=10, iters=10)
@@ -210,7 +237,7 @@ def test_adv_repeat_appends_the_set_k_times_and_shares_the_search(tuned, monkeyp
     def refuse(*args, **kw):
         raise AssertionError("Algorithm 2 ran again")
 
-    monkeypatch.setattr("advforge.defenses.influence.settings.build_adversarial_set", refuse)
+    monkeypatch.setattr("advforge.defenses.influence.settings.adversarial_set", refuse)
     seen = {}
     real_fine_tune = advforge.defenses.influence.settings.fine_tune
 

@@ -9,7 +9,9 @@ architecture the fine-tuned run keeps.
 
 from advforge.defenses.influence.dataset import (
     NO_CONFUSION,
+    AdversarialSet,
     Selection,
+    adversarial_set,
     build_adversarial_set,
     confusion_targets,
     select_vulnerable,
@@ -20,10 +22,12 @@ from advforge.defenses.influence.table import CELLS, table3
 
 __all__ = [
     "CELLS",
+    "AdversarialSet",
     "FIAT",
     "NO_CONFUSION",
     "REPORT",
     "Selection",
+    "adversarial_set",
     "build_adversarial_set",
     "confusion_targets",
     "select_vulnerable",

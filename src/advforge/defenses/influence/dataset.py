@@ -118,6 +118,23 @@ def vulnerable_pixels(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return [tuple(row.nonzero().flatten().tolist()) for row in (pixel >= fi_pixel).cpu()]
 
 
+@dataclasses.dataclass
+class AdversarialSet:
+    """Algorithm 2's output on one split.
+
+    Attributes:
+        x: (M, C, H, W) the successful fi_pso examples.
+        y: (M,) their true labels.
+        index: (M,) the row of the split each example was made from (its clean source).
+        info: the counts at each step (see :func:`build_adversarial_set`).
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    index: torch.Tensor
+    info: dict[str, Any]
+
+
 def build_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: Any,
                           generator: torch.Generator | None = None, *,
                           class_targets: torch.Tensor | None = None
@@ -139,7 +156,16 @@ def build_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, se
         (M,), on ``x``'s device; ``info`` counts the images at each step (``n``,
         ``correct``, ``passed_fi_img``, ``passed_p_target``, ``selected``, ``no_pixels``,
         ``attacked``, ``succeeded``), the class targets and the pixel counts m (min, median, max).
+        :func:`adversarial_set` also returns each example's source row.
     """
+    made = adversarial_set(model, x, y, settings, generator, class_targets=class_targets)
+    return made.x, made.y, made.info
+
+
+def adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: Any,
+                    generator: torch.Generator | None = None, *,
+                    class_targets: torch.Tensor | None = None) -> AdversarialSet:
+    """:func:`build_adversarial_set`, keeping the source row of every example."""
     num_classes = int(getattr(model, "num_classes", 0)) or None
     check_images(x, channels=getattr(model, "in_channels", None))
     check_labels(y, x.shape[0], num_classes)
@@ -162,7 +188,7 @@ def build_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, se
         "class_targets": class_targets.tolist(),
         "pixels": _summary([len(r) for r in rows]),
     }
-    return x_adv[won], y[idx][won], info
+    return AdversarialSet(x_adv[won], y[idx][won], idx[won], info)
 
 
 def _summary(counts: list[int]) -> dict[str, Any]:

@@ -18,11 +18,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save
 
+from advforge.data.augment import random_shift
 from advforge.data.splits import ImageSet
 from advforge.training import Objective, TrainConfig, fit
 from advforge.utils import atomic_write_bytes, atomic_write_json
 from advforge.utils.distributed import DistInfo
 
+ADV_AUGMENTS = ("none", "shift")
 SETS_FILE = "fi_at_sets.safetensors"
 SETS_META = "fi_at_sets.json"
 PARTS = ("train", "test")
@@ -73,26 +75,52 @@ def fine_tune(original: torch.nn.Module, settings: dict[str, Any], train: TrainC
                objective=StartFrom(original, settings))
 
 
+def adversarial_copies(x: torch.Tensor, y: torch.Tensor, repeat: int, augment: str = "none",
+                       *, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The adversarial training set ``repeat`` times over, as fine-tuning appends it.
+
+    With ``augment="shift"`` every copy after the first is shifted by per-image random offsets
+    of up to 12.5% of the side (the classifiers' shift augmentation, drawn once from
+    ``seed``): the few-pixel perturbations are then learnt at several positions rather than
+    memorised at one, while the clean training data stays unaugmented.
+
+    Args:
+        x: (M, C, H, W) adversarial images; y: (M,) their true labels.
+
+    Returns:
+        (repeat * M, C, H, W) images and (repeat * M,) labels, the first M unchanged.
+    """
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    copies = [x] + [random_shift(x, 0.125, gen) if augment == "shift" else x
+                    for _ in range(repeat - 1)]
+    return torch.cat(copies), y.repeat(repeat)
+
+
 def save_sets(out: Path, sets: dict[str, tuple[torch.Tensor, torch.Tensor]],
-              meta: dict[str, Any]) -> None:
-    """Write both adversarial sets (tensors first, the JSON that completes them last)."""
+              meta: dict[str, Any], sources: dict[str, torch.Tensor] | None = None) -> None:
+    """Write both adversarial sets and their source rows (tensors first, the JSON that
+    completes them last)."""
     tensors = {}
     for part, (x, y) in sets.items():
         tensors[f"{part}.x"] = x.detach().cpu().contiguous()
         tensors[f"{part}.y"] = y.detach().cpu().contiguous()
+    for part, index in (sources or {}).items():
+        tensors[f"{part}.index"] = index.detach().cpu().contiguous()
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / SETS_FILE, save(tensors))
     atomic_write_json(out / SETS_META, meta)
 
 
-def load_sets(out: Path, key: dict[str, Any]
-              ) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], dict[str, Any]] | None:
-    """The saved sets when they were made with the same ``key`` (settings, model, data),
-    else None."""
+def load_sets(out: Path, key: dict[str, Any]) -> tuple[
+        dict[str, tuple[torch.Tensor, torch.Tensor]], dict[str, Any], dict[str, torch.Tensor]
+] | None:
+    """The saved sets, their meta and their source rows (empty when the file predates them)
+    when they were made with the same ``key`` (settings, model, data), else None."""
     if not (out / SETS_META).is_file() or not (out / SETS_FILE).is_file():
         return None
     meta = json.loads((out / SETS_META).read_text())
     if meta.get("key") != json.loads(json.dumps(key)):
         return None
     tensors = load_file(str(out / SETS_FILE))
-    return {p: (tensors[f"{p}.x"], tensors[f"{p}.y"]) for p in PARTS}, meta
+    sources = {p: tensors[f"{p}.index"] for p in PARTS if f"{p}.index" in tensors}
+    return {p: (tensors[f"{p}.x"], tensors[f"{p}.y"]) for p in PARTS}, meta, sources

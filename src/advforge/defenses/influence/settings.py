@@ -12,12 +12,19 @@ import torch
 from advforge.defenses.adversarial import check_count
 from advforge.defenses.base import DEFENSES, DefenseSettings
 from advforge.defenses.influence.dataset import (
-    build_adversarial_set,
+    adversarial_set,
     check_threshold,
     confusion_targets,
     predict,
 )
-from advforge.defenses.influence.finetune import PARTS, fine_tune, load_sets, save_sets
+from advforge.defenses.influence.finetune import (
+    ADV_AUGMENTS,
+    PARTS,
+    adversarial_copies,
+    fine_tune,
+    load_sets,
+    save_sets,
+)
 from advforge.defenses.influence.table import table3
 from advforge.errors import InputError
 from advforge.training import TrainConfig
@@ -48,6 +55,9 @@ class FIAT(DefenseSettings):
         adv_repeat: copies of the training split's adversarial set appended to the clean
             training data for fine-tuning (Sec. 3.2 appends it once). Only the fine-tuning
             reads it, so runs that differ in it share one Algorithm 2 search.
+        adv_augment: ``"shift"`` makes every copy after the first a random shift (up to
+            12.5% of the side, drawn once from the seed) of the set, so fine-tuning sees the
+            perturbations at other positions; ``"none"`` appends identical copies.
     """
 
     name: ClassVar[str] = "fi-at"
@@ -77,7 +87,11 @@ class FIAT(DefenseSettings):
     adv_repeat: int = dataclasses.field(default=1, metadata={
         "help": "copies of the adversarial training set appended for fine-tuning (paper: 1)"})
 
-    FINE_TUNE_ONLY: ClassVar[tuple[str, ...]] = ("adv_repeat",)
+    adv_augment: str = dataclasses.field(default="none", metadata={
+        "help": "none, or shift: every appended copy after the first is randomly shifted by "
+                "up to 12.5% (fixed once from the seed)"})
+
+    FINE_TUNE_ONLY: ClassVar[tuple[str, ...]] = ("adv_repeat", "adv_augment")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -88,6 +102,9 @@ class FIAT(DefenseSettings):
         check_count("iters", self.iters, minimum=0)
         check_count("attack_batch", self.attack_batch)
         check_count("adv_repeat", self.adv_repeat)
+        if self.adv_augment not in ADV_AUGMENTS:
+            raise InputError(f"adv_augment must be one of {', '.join(ADV_AUGMENTS)}, got "
+                             f"{self.adv_augment!r}")
         if self.search_limit is not None:
             check_count("search_limit", self.search_limit)
         check_threshold("a", self.a)
@@ -116,16 +133,18 @@ class FIAT(DefenseSettings):
         original, train = self.load_original(train, splits, device)
         data = {p: _limited(getattr(splits, p), limit, device)
                 for p, limit in (("train", train.limit_train), ("test", train.limit_test))}
-        sets, info = self.adversarial_sets(original, train, data, splits.num_classes)
-        x_adv, y_adv = sets["train"]
-        repeat = (self.adv_repeat,) + (1,) * (x_adv.dim() - 1)
-        metrics = fine_tune(original, dataclasses.asdict(self), train, splits,
-                            x_adv.repeat(repeat), y_adv.repeat(self.adv_repeat),
+        sets, info, sources = self.adversarial_sets(original, train, data, splits.num_classes)
+        x_adv, y_adv = adversarial_copies(*sets["train"], self.adv_repeat, self.adv_augment,
+                                          seed=train.seed)
+        metrics = fine_tune(original, dataclasses.asdict(self), train, splits, x_adv, y_adv,
                             device=device, progress=progress, log=log)
         from advforge.models import load_model
 
         tuned = load_model(train.out).to(device)
         data.update({f"adv_{p}": (x.to(device), y.to(device)) for p, (x, y) in sets.items()})
+        for part, index in sources.items():  # the clean images each set was made from
+            x, y = data[part]
+            data[f"adv_{part}_sources"] = (x[index.to(x.device)], y[index.to(y.device)])
         table = table3({"original": original, "fine_tuned": tuned}, data,
                        train.eval_batch_size)
         report = {"defense": self.to_dict(), "dataset": splits.name,
@@ -159,7 +178,8 @@ class FIAT(DefenseSettings):
 
     def adversarial_sets(self, original, train, data, num_classes):
         """Algorithm 2 on the train and the test split (class targets from the train split's
-        confusion), reused from ``train.out`` when sets made with the same key are there."""
+        confusion), reused from ``train.out`` when sets made with the same key are there.
+        Returns the sets, Algorithm 2's counts per split and each set's source rows."""
         out = Path(train.out)
         search = {k: v for k, v in self.to_dict().items() if k not in self.FINE_TUNE_ONLY}
         key = {"settings": search, "model": str(Path(self.model).resolve()),
@@ -168,20 +188,19 @@ class FIAT(DefenseSettings):
         # (a resumed one, or a fine-tuning variant seeded with another run's sets).
         saved = load_sets(out, key)
         if saved is not None:
-            return saved[0], saved[1]["info"]
+            return saved[0], saved[1]["info"], saved[2]
         x_tr, y_tr = data["train"]
         targets = confusion_targets(predict(original, x_tr), y_tr, num_classes)
         gen = torch.Generator(device=x_tr.device).manual_seed(train.seed)
-        sets, info = {}, {}
+        sets, info, sources = {}, {}, {}
         for part in PARTS:
             x, y = (t[:self.search_limit] for t in data[part])
-            x_adv, y_adv, info[part] = build_adversarial_set(
-                original, x, y, self, gen, class_targets=targets)
-            sets[part] = (x_adv, y_adv)
+            made = adversarial_set(original, x, y, self, gen, class_targets=targets)
+            sets[part], info[part], sources[part] = (made.x, made.y), made.info, made.index
             logger.info("Algorithm 2 on %s: %s", part,
                         {k: v for k, v in info[part].items() if k != "class_targets"})
-        save_sets(out, sets, {"key": key, "info": info})
-        return sets, info
+        save_sets(out, sets, {"key": key, "info": info}, sources)
+        return sets, info, sources
 
 
 def _limited(split: Any, limit: int | None, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
