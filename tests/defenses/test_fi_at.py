@@ -110,7 +110,8 @@ def test_default_targets_come_from_the_confusion_of_the_given_split():
     ({"fi_img": -0.1}, "fi_img"), ({"p_target": 1.5}, "p_target"),
     ({"fi_pixel": float("nan")}, "fi_pixel"), ({"particles": 1}, "particles"),
     ({"b": 2.0}, "b must"), ({"model": "/no/such/run"}, "/no/such/run"),
-    ({"adv_augment": "rotate"}, "adv_augment"),
+    ({"adv_augment": "rotate"}, "adv_augment"), ({"lr_factor": 0}, "lr_factor"),
+    ({"lr_factor": 2.0}, "lr_factor"),
 ])
 def test_bad_settings_are_refused(kw, message):
     with pytest.raises(InputError, match=message):
@@ -253,4 +254,6 @@ def test_adv_repeat_appends_the_set_k_times_and_shares_the_search(tuned, monkeyp
                         seed=0, lr=3e-3, epochs=1, out=str(variant))
     again = defend(settings, train, splits)
     assert seen["n"] == 3 * first["fi_at"]["algorithm2"]["train"]["succeeded"] > 0
+    recorded = json.loads((variant / "config.json").read_text())["extra"]["train_config"]
+    assert recorded["lr"] == pytest.approx(3e-4)  # fine-tuning at lr_factor 0.1 of 3e-3
     assert again["fi_at"]["algorithm2"] == first["fi_at"]["algorithm2"]
