@@ -34,7 +34,10 @@ Writes ``benchmarks/results/fi_pso_<dataset>_<arch>.json`` and the pictures unde
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import math
 import platform
 import shlex
 import shutil
@@ -447,7 +450,7 @@ def part_table3(ctx: Context) -> dict[str, Any]:
             argv += [flag, str(limit)]
     argv += shlex.split(ctx.args.fi_at_flags)
     if (run / "config.json").is_file() and (run / "fi_at.json").is_file():
-        pass  # finished earlier: read it
+        check_finished_run(run, argv)  # finished earlier: read it, if these flags made it
     else:
         if (run / "train_state.safetensors").is_file():  # interrupted fine-tuning
             argv.append("--resume")
@@ -463,6 +466,33 @@ def part_table3(ctx: Context) -> dict[str, Any]:
             "algorithm2": info, "targeted_success": success, "table3": report["table3"],
             "paper": {**PAPER["table3"], "note": "MNIST, ResNet32, percent"},
             "fine_tune_seconds": config.get("metrics", {}).get("train_seconds")}
+
+
+def check_finished_run(run: Path, argv: list[str]) -> None:
+    """Refuse a finished fi-at run that ``advforge ARGV`` would not make today (other defaults,
+    other flags): its figures would be filed under the wrong command."""
+    from advforge.cli import build_parser
+    from advforge.cli.defend import defend_configs
+
+    with contextlib.redirect_stdout(io.StringIO()):  # defend_configs prints its recipe line
+        train, settings, _ = defend_configs(build_parser().parse_args(argv), dry_run=False)
+    report = json.loads((run / "fi_at.json").read_text())["defense"]
+    made = json.loads((run / "config.json").read_text())["extra"]["train_config"]
+    # The effective rate stands for lr_factor; a run made before adv_augment existed
+    # appended plain copies.
+    fields = [k for k in settings.FINE_TUNE_ONLY if k != "lr_factor"]
+    wanted = {**{k: getattr(settings, k) for k in fields},
+              "lr": train.lr * settings.lr_factor, "epochs": train.epochs,
+              "augment": train.augment}
+    found = {**{k: report.get(k, "none" if k == "adv_augment" else None) for k in fields},
+             "lr": made["lr"], "epochs": made["epochs"], "augment": made["augment"]}
+    differ = sorted(k for k in wanted if k != "lr" and wanted[k] != found[k])
+    if not math.isclose(wanted["lr"], found["lr"], rel_tol=1e-9):
+        differ.append("lr")
+    if differ:
+        raise SystemExit(f"{run} was fine-tuned with other settings than "
+                         f"`advforge {' '.join(argv)}` gives ({', '.join(differ)}): move it "
+                         "away or pick another --work / --variant")
 
 
 PART_FUNCTIONS = {"fi_speed": part_fi_speed, "survey": part_survey, "fig2": part_fig2,
