@@ -419,6 +419,50 @@ def defense_tables() -> str:
     return "\n\n".join(parts)
 
 
+def generator_files() -> list[str]:
+    """The committed ``generator_tables.py`` results (not its --smoke files)."""
+    return sorted(p.name for p in RESULTS.glob("generator_tables_*.json")
+                  if not p.name.endswith("-smoke.json"))
+
+
+GENERATOR_TABLE6 = {"clean": "No Noise", "fgs": "FGS", "pgd10": "PGD-10",
+                    **{f"{kind}({s}')": f"{kind}({s}')" for s in "AB" for kind in ("FGS", "PGD")}}
+
+
+def generator_tables() -> str:
+    """Wang & Yu's Tables 5 (10, 11) and 6 per committed file: ours (the paper's CIFAR-10)."""
+    parts = []
+    for name in generator_files():
+        data = load(name)
+        paper = data.get("paper") or {}
+        labels = {"original": "no noise", **{k: f"{v['label']} (`{v['generator']}`, k = "
+                                                f"{v['width']})"
+                                             for k, v in data["variants"].items()}}
+        limit = data.get("limit_train")
+        where = (f"`{data['dataset']}`, `{data['arch']}`, eps {data['eps']:g}, first "
+                 f"{data['n']:,} test images"
+                 + (f", models and generators trained on the first {limit:,} images"
+                    if limit else ""))
+        for key in sorted(k for k in data if k.startswith("table") and k != "table6"):
+            table = data[key]
+            theirs = paper.get(key, {}).get("rows", {})
+            rows = [[labels.get(row, row), *(ours_paper(cells.get(c), theirs.get(row, {}).get(c))
+                                              for c in table["columns"]), cite(name)]
+                    for row, cells in table["rows"].items()]
+            parts.append(f"**{key.replace('table', 'Table ')}: generators attacking the fixed "
+                         f"model {table['target']} ({where})**\n\n"
+                         + markdown(["perturbation", *table["columns"], "JSON"], rows))
+        if "table6" in data:
+            theirs = paper.get("table6", {}).get("rows", {})
+            rows = [[labels.get(row, row), *(ours_paper(cells.get(c), theirs.get(row, {}).get(c))
+                                              for c in GENERATOR_TABLE6), cite(name)]
+                    for row, cells in data["table6"]["rows"].items()]
+            parts.append(f"**Table 6: adversarial networks co-trained with each generator "
+                         f"({where})**\n\n"
+                         + markdown(["generator", *GENERATOR_TABLE6.values(), "JSON"], rows))
+    return "\n\n".join(parts) if parts else NOTHING_YET
+
+
 # ---------------------------------------------------------------- README.md's headline table
 
 def epochs(record: dict[str, Any], part: str) -> str:
@@ -895,6 +939,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "aigan-default-targets": default_targets, "ddp-check": ddp_check,
     "substitute-selection": selection, "substitute-transfer": transfer,
     "aigan-defended": aigan_defended, "defense-tables": defense_tables,
+    "generator-tables": generator_tables,
     "apgd-agreement": apgd_agreement, "robustness": robustness,
     "advnet-schedule": advnet_schedule, "robustness-audit": robustness_audit,
     "fi-pso-measure": fi_pso_measure, "fi-pso-fig4": fi_pso_fig4, "fi-pso-speed": fi_pso_speed,
