@@ -956,7 +956,7 @@ def cited_files() -> list[str]:
     only when they exist)."""
     names = ["attack_speed.json", *apgd_agreement_files(), ROBUSTNESS, TRANSFER, *SELECTION,
              *AUDITS.values(),
-             *defense_files(), *fi_pso_files(), *ae4dnn_files(),
+             *defense_files(), *generator_files(), *fi_pso_files(), *ae4dnn_files(),
              *(n for _, n, _ in table6_parts()),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
     names += [n for n in (AIGAN_DEFENDED, ADVNET_SCHEDULE, DDP_CHECK) if (RESULTS / n).is_file()]
