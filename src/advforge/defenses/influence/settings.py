@@ -143,7 +143,8 @@ class FIAT(DefenseSettings):
             progress: bool = False, log: Any = None) -> dict[str, Any]:
         """Algorithm 2 on both splits, fine-tuning, Table 3 in ``train.out/fi_at.json``."""
         original, train = self.load_original(train, splits, device)
-        train = dataclasses.replace(train, lr=train.lr * self.lr_factor)  # recorded as run
+        # The rate the fine-tuning runs at, and the one its config.json records.
+        train = dataclasses.replace(train, lr=train.lr * self.lr_factor)
         data = {p: _limited(getattr(splits, p), limit, device)
                 for p, limit in (("train", train.limit_train), ("test", train.limit_test))}
         sets, info, sources = self.adversarial_sets(original, train, data, splits.num_classes)
