@@ -194,9 +194,9 @@ def evaluate_row(args, model, x, y, transfers: dict[str, torch.Tensor],
     row: dict[str, Any] = {"clean": accuracy(model, x, y)}
     for kind in ("fgs", "pgd10"):
         row[kind] = accuracy(model, craft(model, kind, args.eps, x, y), y)
-    done = kept.get("blackbox", {})
-    row["blackbox"] = {key: done[key] if key in done else accuracy(model, x_adv, y)
-                       for key, x_adv in transfers.items()}
+    done = kept.get("blackbox", {})  # still-valid cells, also of surrogates not loaded now
+    row["blackbox"] = {**done, **{key: accuracy(model, x_adv, y)
+                                  for key, x_adv in transfers.items() if key not in done}}
     if "cascade" in kept:
         return {**row, "cascade": kept["cascade"], "cascade_steps": kept["cascade_steps"],
                 "seconds": round(time.perf_counter() - t0, 1)}

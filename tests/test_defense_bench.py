@@ -4,11 +4,13 @@ keeps what the first measured."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import advnet_schedule  # noqa: E402
@@ -49,6 +51,19 @@ def test_a_row_is_kept_only_while_its_models_are_unchanged() -> None:
     assert kept["blackbox"] == {"FGS(B')": 0.7} and kept["cascade"] == 0.5
     kept = defense_tables.still_valid(row, "m1", {"A'": "a1"})
     assert kept["blackbox"] == {"FGS(A')": 0.0, "PGD(A')": 0.1, "FGS(B')": 0.7}
+
+
+def test_a_new_surrogate_adds_its_columns_beside_the_kept_ones() -> None:
+    """Crafting on C' alone (``--surrogates "C'"``) keeps the A' / B' cells of a row whose
+    model is unchanged, and measures only C's."""
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)).eval()
+    x, y = torch.rand(6, 1, 2, 2), torch.tensor([0, 1, 0, 1, 0, 1])
+    kept = {"cascade": 0.25, "cascade_steps": [], "blackbox": {"FGS(A')": 0.5, "PGD(B')": 0.4}}
+    args = argparse.Namespace(eps=0.1, smoke=True, square_queries=10)
+    row = defense_tables.evaluate_row(args, model, x, y, {"FGS(C')": x}, kept)
+    clean = defense_tables.accuracy(model, x, y)
+    assert row["blackbox"] == {"FGS(A')": 0.5, "PGD(B')": 0.4, "FGS(C')": clean}
+    assert row["cascade"] == 0.25  # kept, not re-run
 
 
 def test_advnet_schedule_smoke_records_each_checkpoint(tmp_path: Path) -> None:
