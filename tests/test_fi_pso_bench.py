@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import fi_pso_tables  # noqa: E402
 import tables  # noqa: E402
@@ -45,3 +47,12 @@ def test_fi_pso_tables_smoke_writes_every_part(tmp_path: Path, monkeypatch) -> N
                  "fi-pso-table3"):
         text = tables.TABLES[name]()
         assert "fi_pso_mnist5k_model_b.json" in text, name
+    # The finished fi-at run is read again under the same flags, and refused under others:
+    # its figures would otherwise be filed under a command that did not make them.
+    table3_only = [*argv[:argv.index("--fi-at-flags")], "--parts", "table3"]
+    again = [*table3_only, "--fi-at-flags", argv[argv.index("--fi-at-flags") + 1]]
+    assert fi_pso_tables.main(again) == 0
+    other = [*table3_only, "--fi-at-flags", argv[argv.index("--fi-at-flags") + 1]
+             + " --adv-repeat 2"]
+    with pytest.raises(SystemExit, match="adv_repeat"):
+        fi_pso_tables.main(other)
