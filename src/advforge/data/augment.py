@@ -62,12 +62,17 @@ def pad_crop_flip(
     return random_flip(random_translate(x, padding, generator), 0.5, generator)
 
 
+def check_augment(name: str) -> None:
+    """Refuse an augmentation name outside :data:`AUGMENTS` (one line, before training)."""
+    if name not in AUGMENTS:
+        raise InputError(f"augment must be one of {list(AUGMENTS)}, got {name!r}")
+
+
 def resolve_augment(name: str, in_channels: int, dataset: str | None = None) -> str:
     """Turn ``"auto"`` into a concrete choice: ``"shift"`` for grey images (MNIST-like) and
     for digit datasets such as SVHN, where a mirrored digit is a different symbol;
     ``"crop_flip"`` for other colour images (CIFAR-like)."""
-    if name not in AUGMENTS:
-        raise InputError(f"augment must be one of {list(AUGMENTS)}, got {name!r}")
+    check_augment(name)
     if name != "auto":
         return name
     digits = dataset is not None and dataset.lower() in ("svhn", "mnist", "mnist5k")

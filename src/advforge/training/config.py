@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from advforge.data.augment import AUGMENTS
+from advforge.data.augment import check_augment
 from advforge.errors import InputError
 
 OPTIMIZERS = ("adam", "sgd")
@@ -75,8 +75,7 @@ class TrainConfig:
                 _positive_int(name, getattr(self, name))
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.augment not in AUGMENTS:
-            raise InputError(f"augment must be one of {list(AUGMENTS)}, got {self.augment!r}")
+        check_augment(self.augment)
         for name in ("lr", "momentum", "weight_decay", "lr_gamma"):
             setattr(self, name, _as_float(name, getattr(self, name)))
         _number("lr", self.lr, low=0.0, low_open=True)

@@ -17,7 +17,7 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
-from advforge.data.augment import AUGMENTS
+from advforge.data.augment import check_augment
 from advforge.errors import InputError
 from advforge.generative.config import (
     DiscriminatorConfig,
@@ -57,9 +57,7 @@ class AIGANTraining(TrainingConfig):
         super().__post_init__()
         if not 0.0 <= self.g_ema < 1.0:
             raise InputError(f"g_ema must be in [0, 1), got {self.g_ema}")
-        if self.augment not in AUGMENTS:
-            raise InputError(f"augment must be one of {', '.join(AUGMENTS)}, got "
-                             f"{self.augment!r}")
+        check_augment(self.augment)
         if self.inference_precision not in ("auto", *PRECISIONS):
             raise InputError(f"inference_precision must be auto, float32 or bfloat16, got "
                              f"{self.inference_precision!r}")

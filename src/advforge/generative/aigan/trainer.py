@@ -63,8 +63,8 @@ class AIGANTrainer(BlackBoxWiring):
             self.attacker = create_attack("pgd", eps=cfg.eps, steps=cfg.attacker.steps,
                                           step_size=cfg.pgd_step_size, random_start=True)
         self.rng = torch.Generator(device=device).manual_seed(cfg.training.seed)
-        # Shifted digits are still digits of their class: more images for G to generalise
-        # from, at no extra cost per step.
+        # A shifted (or cropped and flipped) image keeps its class: more images for G to
+        # generalise from, at no extra cost per step.
         self.augment = build_augment(cfg.training.augment, in_channels)
         self.disc_factor = 1.0  # scales Eq. 10 and -L_S in G's loss; set by schedule()
         self.targets = TargetSampler(num_classes, cfg.objective.target_focus).to(device)
