@@ -246,3 +246,16 @@ def test_a_config_saved_before_the_probes_existed_reads_as_probes_off():
     assert read["inference_precision"] == "float32"  # runs before it forged in float32
     assert with_config_defaults(AIGANConfig, {**old, "distill_probe_steps": 5})[
         "distill_probe_steps"] == 5  # a recorded value always wins
+
+
+def test_weights_hash_covers_batchnorm_counters_and_tells_weights_apart():
+    """A model with BatchNorm (0-d num_batches_tracked) hashes; any weight change shows."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    before = weights_hash(net)
+    assert before == weights_hash(net) and len(before) == 64
+    with torch.no_grad():
+        net[1].running_mean[0] += 1e-3
+    moved = weights_hash(net)
+    assert moved != before
+    net[1].num_batches_tracked += 1
+    assert weights_hash(net) not in {before, moved}
