@@ -197,9 +197,9 @@ def evaluate_row(args, model, x, y, transfers: dict[str, torch.Tensor],
     done = kept.get("blackbox", {})  # still-valid cells, also of surrogates not loaded now
     row["blackbox"] = {**done, **{key: accuracy(model, x_adv, y)
                                   for key, x_adv in transfers.items() if key not in done}}
-    if "cascade" in kept:
+    if "cascade" in kept:  # "seconds" stays the full evaluation's, not this top-up's
         return {**row, "cascade": kept["cascade"], "cascade_steps": kept["cascade_steps"],
-                "seconds": round(time.perf_counter() - t0, 1)}
+                "seconds": kept.get("seconds", round(time.perf_counter() - t0, 1))}
     hyper = SMOKE_CASCADE if args.smoke else {"square": {"n_queries": args.square_queries}}
     built = standard_attacks(args.eps, "linf", list(SMOKE_CASCADE), hyper)
     gen = torch.Generator(device=x.device).manual_seed(0)

@@ -313,7 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or ROOT / "benchmarks" / "results"
                / f"generator_tables_{args.dataset}-{args.arch}{suffix}.json")
     record = json.loads(out.read_text()) if out.is_file() and not args.fresh else {}
-    record.update(header(args, targets, variants))
+    fresh = header(args, targets, variants)
+    # a run for some variants keeps the labels of the others' rows already in the record
+    fresh["variants"] = {**record.get("variants", {}), **fresh["variants"]}
+    record.update(fresh)
     record.setdefault("models", {})
     record.setdefault("generators", {})
     try:

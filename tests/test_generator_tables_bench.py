@@ -70,6 +70,14 @@ def test_a_rerun_reuses_the_trained_generators(smoke) -> None:
     assert again["table5"]["rows"] == record["table5"]["rows"]
 
 
+def test_a_run_for_one_variant_keeps_the_others_labels(smoke) -> None:
+    argv, tmp, _ = smoke
+    assert generator_tables.main([*argv, "--tables", "6", "--variants", "label"]) == 0
+    again = json.loads((tmp / "out.json").read_text())
+    assert list(again["variants"]) == VARIANTS
+    assert again["variants"]["ae64"]["width"] == generator_tables.SMOKE_WIDTH["ae64"]
+
+
 @pytest.mark.parametrize("bad", [["--variants", "ae9"], ["--targets", "D"],
                                  ["--tables", "7"], ["--g-epochs", "0"],
                                  ["--dataset", "no-such-set"]])
