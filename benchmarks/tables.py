@@ -472,7 +472,6 @@ def epochs(record: dict[str, Any], part: str) -> str:
 def headline_rows() -> list[tuple[str, str, str, str, str]]:
     """(what, advforge, beside it, paper, file) for README.md's results table."""
     a, b = setting(WHITEBOX[0][1]), setting(WHITEBOX[1][1])
-    fashion = setting(WHITEBOX[2][1])
     bb_a = setting(BLACKBOX[0][1])
     t = setting(TIMING[1][1])["timing"]
     rows = []
@@ -489,9 +488,6 @@ def headline_rows() -> list[tuple[str, str, str, str, str]]:
          pct(b["whitebox"]["success"]),
          f"PGD-100 {pct(b['pgd100']['success'])}, AdvGAN {pct(b['advgan']['success'])}",
          paper_pct(PAPER["whitebox"]["model_b"][0]), WHITEBOX[1][1]),
-        (f"AI-GAN white-box, `fashion-mnist` Model B, eps 0.1, {epochs(fashion, 'whitebox')}",
-         pct(fashion["whitebox"]["success"]), f"PGD-100 {pct(fashion['pgd100']['success'])}",
-         NONE, WHITEBOX[2][1]),
         (f"AI-GAN black-box, `mnist5k` Model A, {epochs(bb_a, 'blackbox')}, Model A "
          "substitute, target_focus 0.5", pct(bb_a["blackbox"]["success"]),
          f"white-box {pct(bb_a['whitebox']['success'])}",
@@ -511,7 +507,7 @@ def default_headline() -> list[tuple[str, str, str, str, str]]:
     rows = []
     for label, name, t6 in table6_parts():
         tm = t6["timing"]
-        rows.append((f"default AI-GAN G, {label}: success, time for 1,000",
+        rows.append((f"default AI-GAN G, {label}: success; 1,000 in",
                      f"{pct(t6['default']['success'])}, {secs(tm['default'])}",
                      f"PGD-100 {pct(t6['pgd100']['success'])}; PGD-20 {secs(tm['pgd20'])} "
                      f"(1/{tm['pgd20'] / tm['default']:.0f})",
