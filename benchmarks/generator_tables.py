@@ -313,10 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or ROOT / "benchmarks" / "results"
                / f"generator_tables_{args.dataset}-{args.arch}{suffix}.json")
     record = json.loads(out.read_text()) if out.is_file() and not args.fresh else {}
-    fresh = header(args, targets, variants)
-    # a run for some variants keeps the labels of the others' rows already in the record
-    fresh["variants"] = {**record.get("variants", {}), **fresh["variants"]}
-    record.update(fresh)
+    # A run for some variants or targets keeps what the record holds for the others (their
+    # labels, the paper's figures for their tables): the header's mappings are merged.
+    for key, value in header(args, targets, variants).items():
+        kept = record.get(key)
+        record[key] = {**kept, **value} if isinstance(value, dict) and isinstance(kept, dict) \
+            else value
     record.setdefault("models", {})
     record.setdefault("generators", {})
     try:

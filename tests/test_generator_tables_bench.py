@@ -76,6 +76,9 @@ def test_a_run_for_one_variant_keeps_the_others_labels(smoke) -> None:
     again = json.loads((tmp / "out.json").read_text())
     assert list(again["variants"]) == VARIANTS
     assert again["variants"]["ae64"]["width"] == generator_tables.SMOKE_WIDTH["ae64"]
+    assert generator_tables.main([*argv, "--tables", "6", "--targets", "A"]) == 0
+    again = json.loads((tmp / "out.json").read_text())
+    assert again["paper"]["table10"]["rows"]["label"]["B"] == 70.15  # target B's figures kept
 
 
 @pytest.mark.parametrize("bad", [["--variants", "ae9"], ["--targets", "D"],
