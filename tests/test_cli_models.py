@@ -199,3 +199,18 @@ def test_train_attacker_uses_its_recipe_under_yaml_and_flags(tmp_path, capsys):
     path.write_text("epochz: 7\n")
     with pytest.raises(InputError, match="unknown option 'epochz'"):
         config("--config", str(path))
+
+
+def test_resolved_attacker_config_is_what_train_attacker_would_train(tmp_path):
+    """What benchmarks compare a cached run with: defaults < recipe < YAML < flags, and the
+    dataset's own budget when --eps is not given."""
+    from advforge.cli.train_attacker import resolved_attacker_config
+
+    flat = resolved_attacker_config(["aigan", "--model", "m"])
+    assert (flat["epochs"], flat["eps"], flat["g_arch"]) == (300, 0.3, "shuffle")
+    path = tmp_path / "gan.yaml"
+    path.write_text("epochs: 7\nkappa: 9\n")
+    flat = resolved_attacker_config(["aigan", "--model", "m", "--dataset", "fashion-mnist",
+                                     "--eps", "0.1", "--config", str(path), "--kappa", "2"])
+    assert (flat["epochs"], flat["kappa"], flat["eps"]) == (7, 2.0, 0.1)
+    assert "limit_train" not in flat  # a run option, not the attacker's config

@@ -31,11 +31,13 @@ import torch
 import advforge
 from advforge import pretrained
 from advforge.cli import main as advforge_main
+from advforge.cli.train_attacker import resolved_attacker_config
 from advforge.errors import AdvforgeError
 from advforge.generative import GeneratorAttack, load_attacker, nets
 from advforge.generative.aigan.config import PAPER_CONFIG, AIGANConfig
 from advforge.generative.identity import weights_hash
 from advforge.utils.checkpoint import read_json
+from aigan_bench.cache import config_difference
 from aigan_bench.context import Context, pgd_spec
 
 WEAKEST = 3  # targets listed in the before/after table
@@ -46,20 +48,24 @@ def default_run(ctx: Context) -> Path:
     """Train (or resume, or reuse) the default generator with the CLI, flags only for what
     the setting fixes (model, dataset, eps, seed); its run directory."""
     run_dir = ctx.work / "default"
+    argv = ["aigan", "--model", str(ctx.s.model_dir), "--dataset", ctx.s.dataset, "--eps",
+            str(ctx.s.eps), "--seed", str(ctx.args.seed), "--out", str(run_dir), "--quiet",
+            *ctx.args.default_flag]
     if not (run_dir / "generator.safetensors").is_file():
-        argv = ["train-attacker", "aigan", "--model", str(ctx.s.model_dir), "--dataset",
-                ctx.s.dataset, "--eps", str(ctx.s.eps), "--seed", str(ctx.args.seed),
-                "--out", str(run_dir), "--quiet", *ctx.args.default_flag]
-        if (run_dir / "train_state.safetensors").is_file():
-            argv.append("--resume")
-        print(f"[{ctx.s.name}] training the default generator: advforge {' '.join(argv)}",
-              flush=True)
-        if advforge_main(argv) != 0:
+        resume = ["--resume"] if (run_dir / "train_state.safetensors").is_file() else []
+        print(f"[{ctx.s.name}] training the default generator: advforge train-attacker "
+              f"{' '.join(argv + resume)}", flush=True)
+        if advforge_main(["train-attacker", *argv, *resume]) != 0:
             raise AdvforgeError(f"training the default generator into {run_dir} failed")
-    sha = read_json(run_dir / "config.json").get("target_model", {}).get("weights_sha256")
-    if sha != ctx.model_sha256:
+    record = read_json(run_dir / "config.json")
+    if record.get("target_model", {}).get("weights_sha256") != ctx.model_sha256:
         raise AdvforgeError(f"{run_dir} was trained against another model than "
                             f"{ctx.s.model_dir}: delete it or use another --work")
+    # a generator cached under other defaults (or flags) is not today's default generator
+    changed = config_difference(record.get("training"), resolved_attacker_config(argv))
+    if changed:
+        raise AdvforgeError(f"{run_dir} was trained with other settings than today's default "
+                            f"({changed}): delete it or use another --work")
     return run_dir
 
 

@@ -111,6 +111,11 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     assert t6["extra_flags"] and t6["train_seconds"] > 0
     assert "Table VI, default generator" in proc.stdout and "weakest targets" in proc.stdout
     assert "paper AI-GAN" in proc.stdout and "98.50%" in proc.stdout  # mnist: paper beside
+    # the cached default generator is reused only while it is what the defaults train
+    changed = _run("--settings", setting, "--out", str(out), "--work", str(work), *TINY,
+                   "--parts", "table6", "--fresh", "--default-flag=--kappa=7")
+    assert changed.returncode == 2 and "other settings than today's default" in changed.stderr
+    assert "kappa: 5.0 -> 7.0" in changed.stderr
 
     # benchmarks/substitute_transfer.py on the generators just trained: its success on the
     # target is the whitebox part's, pair for pair (the same images, targets and rule).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,13 @@ import torch
 from advforge.cli.attacker_flags import RUN_GROUP, add_attacker_flags, flat_view
 from advforge.cli.configs import _help
 from advforge.cli.model_commands import attacker_recipe
-from advforge.cli.options import UNSET, add_dataclass_flags, build_config, config_to_yaml
+from advforge.cli.options import (
+    UNSET,
+    add_dataclass_flags,
+    build_config,
+    config_to_yaml,
+    given_values,
+)
 from advforge.cli.runtime import (
     check_dataset_matches,
     check_model_fits,
@@ -122,6 +129,27 @@ def _attacker_config(cls: type, args: argparse.Namespace, splits: Any, dry_run: 
         extra.update({k: v for k, v in DRY_RUN_OVERRIDES.items() if k in names})
     flat = build_config(flat_cls, args, extra, recipe=recipe)
     return cls.from_flat(dataclasses.asdict(flat)), flat
+
+
+def resolved_attacker_config(argv: Sequence[str]) -> dict[str, Any]:
+    """The flat config ``advforge train-attacker *argv`` would train (defaults < recipe <
+    YAML < flags), resolved without training or loading a model.
+
+    Benchmarks compare a cached run's recorded config with it, so a run trained under other
+    defaults is not reported as today's. The dataset's files are read only when ``--eps`` is
+    not given (the default budget is the dataset's)."""
+    from advforge.cli import build_parser
+    from advforge.models.recipes import find_recipe
+
+    args = build_parser().parse_args(["train-attacker", *argv])
+    given = given_values(AttackerRunOptions, args)
+    dataset = given.get("dataset", AttackerRunOptions.__dataclass_fields__["dataset"].default)
+    recipe = find_recipe("attacker", args.kind, dataset)
+    splits = (load_splits(dataset, given.get("data_dir"), False)
+              if getattr(args, "eps", UNSET) is UNSET else None)
+    _, flat = _attacker_config(_configs()[args.kind], args, splits, False,
+                               recipe.settings if recipe else None)
+    return dataclasses.asdict(flat)
 
 
 def cmd_train_attacker(args: argparse.Namespace, device: torch.device, *, dry_run: bool,
