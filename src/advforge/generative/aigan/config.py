@@ -194,8 +194,8 @@ def _aigan_generator() -> GeneratorConfig:
 # The configuration of the paper's AI-GAN as this package trained it before the lean default
 # (U-Net G, D with its attacker A, SimCLR pre-training, 40 epochs): configs/aigan_paper.yaml.
 PAPER_CONFIG: dict[str, Any] = {
-    "g_arch": "unet", "g_ch": 32, "g_template": False, "kappa": 20.0, "w_disc_class": 1.0,
-    "w_gan": 0.1, "pretrain": True, "epochs": 40, "batch_size": 32,
+    "g_arch": "unet", "g_ch": 32, "g_res_blocks": 1, "g_template": False, "kappa": 20.0,
+    "w_disc_class": 1.0, "w_gan": 0.1, "pretrain": True, "epochs": 40, "batch_size": 32,
     "inference_precision": "float32"}
 
 
