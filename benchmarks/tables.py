@@ -225,6 +225,7 @@ TABLE6 = [("`mnist5k` Model B (shipped), eps 0.3", "aigan_table6_mnist5k-b.json"
 # The same settings with a candidate generator (the default plus ``--default-flag``s: a
 # second residual block; on fashion-mnist also 120 epochs): what it buys, at what speed.
 TABLE6_CANDIDATE = {"aigan_table6_mnist5k-b.json": "aigan_table6_mnist5k-b_res2.json",
+                    "aigan_table6_mnist5k-a.json": "aigan_table6_mnist5k-a_res2.json",
                     "aigan_table6_fashion-b-0.1.json": "aigan_table6_fashion-b-0.1_res2.json"}
 LEVERS = (("chunks", "cache-sized chunks"), ("fold_batchnorm", "batch norm folded"),
           ("channels_last", "channels-last weights"), ("bfloat16", "bfloat16 autocast"),
