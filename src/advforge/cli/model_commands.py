@@ -176,12 +176,15 @@ def _classifier_key(args: argparse.Namespace) -> tuple[str, str]:
             given.get("dataset", fields["dataset"].default))
 
 
-def attacker_recipe(args: argparse.Namespace, run_options: type) -> Recipe | None:
-    """train-attacker's recipe for (``args.kind``, dataset), announced in one line."""
+def attacker_recipe(args: argparse.Namespace, run_options: type, *,
+                    announce: bool = True) -> Recipe | None:
+    """train-attacker's recipe for (``args.kind``, dataset), announced in one line unless
+    ``announce`` is False."""
     dataset = given_values(run_options, args).get(
         "dataset", run_options.__dataclass_fields__["dataset"].default)
     recipe = find_recipe("attacker", args.kind, dataset)
-    print(_recipe_line("train-attacker", recipe, f"{args.kind} on {dataset}"))
+    if announce:
+        print(_recipe_line("train-attacker", recipe, f"{args.kind} on {dataset}"))
     return recipe
 
 

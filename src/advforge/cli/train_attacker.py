@@ -23,13 +23,7 @@ import torch
 from advforge.cli.attacker_flags import RUN_GROUP, add_attacker_flags, flat_view
 from advforge.cli.configs import _help
 from advforge.cli.model_commands import attacker_recipe
-from advforge.cli.options import (
-    UNSET,
-    add_dataclass_flags,
-    build_config,
-    config_to_yaml,
-    given_values,
-)
+from advforge.cli.options import UNSET, add_dataclass_flags, build_config, config_to_yaml
 from advforge.cli.runtime import (
     check_dataset_matches,
     check_model_fits,
@@ -139,14 +133,13 @@ def resolved_attacker_config(argv: Sequence[str]) -> dict[str, Any]:
     defaults is not reported as today's. The dataset's files are read only when ``--eps`` is
     not given (the default budget is the dataset's)."""
     from advforge.cli import build_parser
-    from advforge.models.recipes import find_recipe
 
     args = build_parser().parse_args(["train-attacker", *argv])
-    given = given_values(AttackerRunOptions, args)
-    dataset = given.get("dataset", AttackerRunOptions.__dataclass_fields__["dataset"].default)
-    recipe = find_recipe("attacker", args.kind, dataset)
-    splits = (load_splits(dataset, given.get("data_dir"), False)
-              if getattr(args, "eps", UNSET) is UNSET else None)
+    recipe = attacker_recipe(args, AttackerRunOptions, announce=False)
+    splits = None
+    if getattr(args, "eps", UNSET) is UNSET:
+        run = build_config(AttackerRunOptions, args)
+        splits = load_splits(run.dataset, run.data_dir, False)
     _, flat = _attacker_config(_configs()[args.kind], args, splits, False,
                                recipe.settings if recipe else None)
     return dataclasses.asdict(flat)
