@@ -17,7 +17,8 @@ from advforge.generative.aigan import LOCAL_MODEL_DIR
 from advforge.models import load_model
 from aigan_bench.cache import trained_with
 from aigan_bench.context import Context, pgd_spec
-from aigan_bench.table6 import part_table6, timed_call
+from aigan_bench.cost import timed_call
+from aigan_bench.table6 import part_table6
 
 
 def part_whitebox(ctx: Context) -> dict[str, Any]:

@@ -50,6 +50,11 @@ def print_table6(t6: dict[str, Any]) -> None:
           f"PGD-100 {tm['pgd100']:.2f}; PGD-20 / default = {ratio:.0f} "
           f"({'PASS' if ratio >= 100 else 'FAIL'} >= 100; paper {PAPER['table6']['pgd20']} / "
           f"{PAPER['table6']['aigan']})")
+    if flops := t6.get("flops_per_example"):
+        print(f"  MFLOPs per example: default {flops['default'] / 1e6:.1f}, PGD-20 "
+              f"{flops['pgd20'] / 1e6:.0f} (1/{flops['pgd20'] / flops['default']:.0f})")
+    if (others := tm.get("other_cores")) is not None and others > 0.1:
+        print(f"  note: other processes kept {others:.1f} cores busy while this was timed")
     lv = t6["levers"]
     print("  inference levers alone (speed-up over float32, one batch, unfolded, NCHW): "
           + ", ".join(f"{k} {v:.2f}x" for k, v in lv["speedup"].items() if k != "reference"))

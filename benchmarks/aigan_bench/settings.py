@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cw-steps", type=int, default=None,
                    help="optimiser steps per constant of both C&W attacks (default: their own, "
                         "100); lowered only to smoke-test the script")
-    p.add_argument("--repeats", type=int, default=3, help="timing repeats (median)")
+    p.add_argument("--repeats", type=int, default=5, help="timing repeats (median)")
     p.add_argument("--transfer-n", type=int, default=100,
                    help="test images for Table IV's transfer baselines (C&W costs 500 steps)")
     p.add_argument("--gan", action="append", default=[], metavar="KEY=VALUE",

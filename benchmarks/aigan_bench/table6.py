@@ -4,7 +4,9 @@
 * its targeted success over every (test image, target != label) pair, beside targeted
   PGD-100 (C&W margin, random start, step 0.01) and PGD-20 on the same pairs;
 * seconds for 1,000 targeted examples of each, timed in this process, with the same threads,
-  images, targets and batch, and the generator's time over PGD-20's;
+  images, targets and batch, the generator and PGD-20 in turns (:mod:`aigan_bench.cost`),
+  and the generator's time over PGD-20's; the cores other processes kept busy meanwhile; the
+  FLOPs per example of each, which no load changes;
 * its training time (the CLI's own record);
 * per-target success of the weakest targets, beside the paper configuration's generator
   (``configs/aigan_paper.yaml``) where one was trained for this setting (the ``whitebox``
@@ -20,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +40,7 @@ from advforge.generative.identity import weights_hash
 from advforge.utils.checkpoint import read_json
 from aigan_bench.cache import config_difference
 from aigan_bench.context import Context, pgd_spec
+from aigan_bench.cost import flops_per_example, interleaved_seconds, other_load, timed_call
 
 WEAKEST = 3  # targets listed in the before/after table
 SHIPPED = ("mnist5k_model_b", "mnist5k_model_b_aigan")
@@ -67,20 +69,6 @@ def default_run(ctx: Context) -> Path:
         raise AdvforgeError(f"{run_dir} was trained with other settings than today's default "
                             f"({changed}): delete it or use another --work")
     return run_dir
-
-
-def timed_call(fn: Callable[[], Any], repeats: int) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` calls, after one warm-up call (it warms up
-    allocators and kernels); on a GPU each call is waited for, not just launched."""
-    def once() -> float:
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    once()
-    return statistics.median(once() for _ in range(repeats))
 
 
 @contextlib.contextmanager
@@ -191,18 +179,29 @@ def part_table6(ctx: Context) -> dict[str, Any]:
     g = torch.Generator(device=ctx.device).manual_seed(args.seed)
     t = (y + torch.randint(1, ctx.num_classes, y.shape, generator=g, device=ctx.device)) \
         % ctx.num_classes  # a random target != y for every image, the same for every attack
-    timing = {"default": timed_call(lambda: attack(None, x, y, target=t), args.repeats)}
-    for name, n_steps, step in (("pgd20", 20, 2.5 * eps / 20), ("pgd100", steps, 0.01)):
-        pgd = pgd_spec(eps, n_steps, step)
-        timing[name] = timed_call(
-            lambda pgd=pgd: pgd(ctx.model, x, y, target=t,
-                                generator=torch.Generator(device=ctx.device).manual_seed(
-                                    args.seed)), args.repeats if name == "pgd20" else 1)
+    pgd20 = pgd_spec(eps, 20, 2.5 * eps / 20)
+
+    def calls(xs: torch.Tensor, ys: torch.Tensor, ts: torch.Tensor
+              ) -> dict[str, Callable[[], Any]]:
+        """The generator and PGD-20 on these examples, PGD from the same seeded start."""
+        return {"default": lambda: attack(None, xs, ys, target=ts),
+                "pgd20": seeded(pgd20, ctx, xs, ys, ts)}
+
+    # the generator and PGD-20 in turns, so the machine's load weighs on both alike
+    with other_load() as load:
+        spread = interleaved_seconds(calls(x, y, t), args.repeats)
+    timing = {name: s["median"] for name, s in spread.items()}
+    timing["pgd100"] = timed_call(seeded(pgd_spec(eps, steps, 0.01), ctx, x, y, t), 1)
     timing["default_over_pgd20"] = timing["default"] / timing["pgd20"]
+    timing["spread"] = spread
+    timing["other_cores"] = load["cores"]
+    k = min(64, n)  # a call's FLOPs grow with its examples alone: a slice tells them
+    flops = {name: flops_per_example(fn, k)
+             for name, fn in calls(x[:k], y[:k], t[:k]).items()}
     timing["n"] = n
     metrics = cfg.get("metrics", {})
     return {
-        **rows, "timing": timing,
+        **rows, "timing": timing, "flops_per_example": flops,
         "train_seconds": metrics.get("train_seconds"),
         "train_threads": metrics.get("threads"),
         "config": cfg.get("training"), "generator": cfg.get("generator"),
@@ -211,6 +210,13 @@ def part_table6(ctx: Context) -> dict[str, Any]:
         "before": before(ctx),
         "levers": lever_seconds(ctx, attack, x, y, t),
     }
+
+
+def seeded(spec: Any, ctx: Context, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor
+           ) -> Callable[[], Any]:
+    """A call of the targeted PGD ``spec`` on (x, t), its random start seeded afresh."""
+    return lambda: spec(ctx.model, x, y, target=t,
+                        generator=torch.Generator(device=x.device).manual_seed(ctx.args.seed))
 
 
 def brief_pgd(ctx: Context, steps: int, step_size: float) -> dict[str, Any]:

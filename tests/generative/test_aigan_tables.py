@@ -105,6 +105,11 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     assert t6["timing"]["default_over_pgd20"] == pytest.approx(
         t6["timing"]["default"] / t6["timing"]["pgd20"])
     assert t6["inference"]["precision"] in ("float32", "bfloat16")
+    spread = t6["timing"]["spread"]  # the generator and PGD-20 timed in turns
+    assert spread["default"]["min"] <= t6["timing"]["default"] <= spread["default"]["max"]
+    # PGD-20 costs 20 forward-backward passes of Model B per example, whatever the load
+    assert t6["flops_per_example"]["pgd20"] > 20 * t6["flops_per_example"]["default"] > 0
+    assert "MFLOPs per example" in proc.stdout
     assert {"reference", "chunks", "bfloat16", "channels_last", "fold_batchnorm", "served",
             "paper_unet_reference"} == set(t6["levers"]["seconds"])
     assert t6["levers"]["speedup"]["reference"] == 1.0 and t6["levers"]["compile"] is None
@@ -230,6 +235,33 @@ def test_kept_parts_that_cannot_stand_beside_a_run_are_named():
         "pgd100 (another target model)", "advgan (another target model)"]
     # the hash decides where there is one; the clean accuracy only stands in where not
     assert kept(res, set(), 500, "h", 0.924) == ["pgd100 (another target model)"]
+
+
+def test_flops_per_example_counts_products_forward_and_backward():
+    cost = _cost_module()
+    layer = torch.nn.Linear(30, 10)
+    x = torch.rand(4, 30, requires_grad=True)
+    # forward: 2 * 30 * 10 per example; the gradient to x alone: as many again
+    assert cost.flops_per_example(lambda: layer(x), 4) == 600
+    assert cost.flops_per_example(
+        lambda: torch.autograd.grad(layer(x).sum(), x), 4) == 600 + 600
+    order = []
+    spread = cost.interleaved_seconds({"a": lambda: order.append("a"),
+                                       "b": lambda: order.append("b")}, 3)
+    assert order == ["a", "b"] * 4  # a warm-up call each, then three rounds in turns
+    assert set(spread) == {"a", "b"} and spread["a"]["min"] <= spread["a"]["median"]
+    with cost.other_load() as load:
+        sum(range(10_000))
+    assert load["cores"] is None or load["cores"] >= 0
+
+
+def _cost_module():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        from aigan_bench import cost
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return cost
 
 
 def test_config_difference_treats_a_field_a_run_predates_as_its_default():
