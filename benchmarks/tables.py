@@ -304,15 +304,24 @@ def default_candidate() -> str:
                                  ("candidate", other, TABLE6_CANDIDATE[name])):
             tm = part["timing"]
             gap = 100 * (part["pgd100"]["success"] - part["default"]["success"])
+            flops = part.get("flops_per_example")
             rows.append([label, f"{what}: {generator_shape(part)}",
                          pct(part["default"]["success"]), f"{gap:.2f}",
                          f"{tm['default']:.3f} s", secs(tm["pgd20"]),
-                         f"1/{tm['pgd20'] / tm['default']:.0f}", secs(part["train_seconds"]),
+                         f"1/{tm['pgd20'] / tm['default']:.0f}",
+                         f"1/{flops['pgd20'] / flops['default']:.0f}" if flops else NONE,
+                         cores(tm.get("other_cores")), secs(part["train_seconds"]),
                          cite(file)])
     if not rows:
         return NOTHING_YET
     return markdown(["setting", "generator", "success", "points below PGD-100", "G, 1,000",
-                     "PGD-20, 1,000", "G / PGD-20 time", "training", "JSON"], rows)
+                     "PGD-20, 1,000", "G / PGD-20 time", "G / PGD-20 FLOPs",
+                     "other processes (cores)", "training", "JSON"], rows)
+
+
+def cores(value: float | None) -> str:
+    """Cores other processes kept busy while a timing ran ("-" where not recorded)."""
+    return NONE if value is None else f"{value:.2f}"
 
 
 def default_targets() -> str:
