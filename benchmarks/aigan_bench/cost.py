@@ -52,7 +52,10 @@ def interleaved_seconds(calls: dict[str, Callable[[], Any]], rounds: int
 
 
 def timed_call(fn: Callable[[], Any], repeats: int) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` calls, after one warm-up call."""
+    """Median seconds of ``fn()`` over ``repeats`` calls after one warm-up call; with
+    ``repeats`` 0, the seconds of that first call itself (a compilation, say)."""
+    if repeats == 0:
+        return _seconds(fn)
     return interleaved_seconds({"call": fn}, repeats)["call"]["median"]
 
 

@@ -53,6 +53,13 @@ def print_table6(t6: dict[str, Any]) -> None:
     if flops := t6.get("flops_per_example"):
         print(f"  MFLOPs per example: default {flops['default'] / 1e6:.1f}, PGD-20 "
               f"{flops['pgd20'] / 1e6:.0f} (1/{flops['pgd20'] / flops['default']:.0f})")
+    if comp := t6.get("compiled"):
+        if comp["failed"]:
+            print(f"  compiled G: torch.compile failed here ({comp['failed']}); eager figures")
+        else:
+            print(f"  compiled G (torch.compile): {tm['default_compiled']:.3f} s, PGD-20 / "
+                  f"compiled = {tm['pgd20'] / tm['default_compiled']:.0f}; its first call "
+                  f"(compiling) took {comp['first_call_seconds']:.1f} s")
     if (others := tm.get("other_cores")) is not None and others > 0.1:
         print(f"  note: other processes kept {others:.1f} cores busy while this was timed")
     lv = t6["levers"]

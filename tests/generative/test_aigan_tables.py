@@ -110,6 +110,7 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     # PGD-20 costs 20 forward-backward passes of Model B per example, whatever the load
     assert t6["flops_per_example"]["pgd20"] > 20 * t6["flops_per_example"]["default"] > 0
     assert "MFLOPs per example" in proc.stdout
+    assert t6["compiled"] is None and "default_compiled" not in t6["timing"]  # --skip-compile
     assert {"reference", "chunks", "bfloat16", "channels_last", "fold_batchnorm", "served",
             "paper_unet_reference"} == set(t6["levers"]["seconds"])
     assert t6["levers"]["speedup"]["reference"] == 1.0 and t6["levers"]["compile"] is None

@@ -9,6 +9,7 @@ ignored: the generator learned its target model during training (config.json rec
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +20,7 @@ from advforge.attacks.base import Attack
 from advforge.attacks.chunking import ChunkedAttack, run_in_chunks
 from advforge.attacks.hyper import check_choice
 from advforge.errors import CheckpointError, InputError
+from advforge.generative.compiled import CompiledForward
 from advforge.generative.nets import PerturbationGenerator, generator_class
 from advforge.generative.state import CONFIG_FILE, GENERATOR_FILE
 from advforge.utils.checkpoint import load_safetensors, read_json
@@ -51,6 +53,9 @@ class GeneratorAttack(ChunkedAttack):
             clamp in float32, so the bound holds exactly either way. A trained run records
             the precision its success was measured in (config.json "inference") and
             :func:`load_attacker` serves that one.
+        compiled: run the network through ``torch.compile`` (:mod:`advforge.generative.compiled`):
+            faster for bulk forging after a compilation of seconds on the first call; where
+            compiling fails it runs eagerly, with a warning.
 
     Example:
         >>> attack = GeneratorAttack(generator, 0.3)
@@ -67,10 +72,15 @@ class GeneratorAttack(ChunkedAttack):
     kind: str = "aigan"
     source: str | None = None
     precision: str = "float32"
+    compiled: bool = False
+    _forward: Callable[..., torch.Tensor] | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()  # chunk_size
         check_choice(self.precision, "precision", PRECISIONS)
+        if not isinstance(self.compiled, bool):
+            raise InputError(f"compiled must be true or false, got {self.compiled!r}")
         if not isinstance(self.generator, PerturbationGenerator):
             raise InputError(f"generator must be a PerturbationGenerator, got "
                              f"{type(self.generator).__name__}")
@@ -87,6 +97,8 @@ class GeneratorAttack(ChunkedAttack):
         elif not 0 <= self.fixed_target < self.num_classes:
             raise InputError(f"fixed_target {self.fixed_target} is not a class of "
                              f"{self.num_classes}")
+        object.__setattr__(self, "_forward",
+                           CompiledForward(self.generator) if self.compiled else self.generator)
 
     def __call__(
         self, model: nn.Module | None, x: torch.Tensor, y: torch.Tensor, *,
@@ -129,13 +141,13 @@ class GeneratorAttack(ChunkedAttack):
         return t
 
     def perturb(self, model, x, y, *, target, generator):
-        g = self.generator
+        g, net = self.generator, self._forward
         dtype = next(g.parameters()).dtype
         cond = target if g.num_classes is not None else None
         with (torch.no_grad(), model_mode(g, "eval"),
               lower_precision(self.precision, x.device)):
-            delta = run_in_chunks(lambda xc, _yc, tc: g(xc.to(dtype), tc), g, self.chunk_size,
-                                  x, y, cond)  # (B, C, H, W)
+            delta = run_in_chunks(lambda xc, _yc, tc: net(xc.to(dtype), tc), g,
+                                  self.chunk_size, x, y, cond)  # (B, C, H, W)
         delta = delta.to(x.dtype).clamp(-self.eps, self.eps)
         return (x + delta).clamp(0.0, 1.0).detach()
 
@@ -146,7 +158,7 @@ class GeneratorAttack(ChunkedAttack):
 
     def hyper(self) -> dict[str, Any]:
         return {"kind": self.kind, "eps": self.eps, "fixed_target": self.fixed_target,
-                "source": self.source, "precision": self.precision,
+                "source": self.source, "precision": self.precision, "compiled": self.compiled,
                 "generator": self.generator.arch_kwargs()}
 
 
@@ -215,9 +227,10 @@ def _load_generator(run_dir: Path, cfg: dict[str, Any]) -> PerturbationGenerator
     return generator.eval()
 
 
-def load_attacker(run_dir: str | Path) -> Attack:
+def load_attacker(run_dir: str | Path, *, compiled: bool = False) -> Attack:
     """Load a trained AI-GAN, AdvGAN, AE4DNN or ATN run directory as an attack (on the CPU;
-    ``.to()`` it).
+    ``.to()`` it). ``compiled``: a generator runs through ``torch.compile`` (see
+    :class:`GeneratorAttack`; AE4DNN and ATN autoencoders run eagerly).
 
     Raises:
         CheckpointError: the directory, its config.json or its weights are missing, corrupt
@@ -237,7 +250,8 @@ def load_attacker(run_dir: str | Path) -> Attack:
     try:
         eps, num_classes = float(cfg["eps"]), int(cfg["num_classes"])
         if cfg.get("target") == "all":
-            subs = {int(t): load_attacker(run_dir / sub) for t, sub in cfg["runs"].items()}
+            subs = {int(t): load_attacker(run_dir / sub, compiled=compiled)
+                    for t, sub in cfg["runs"].items()}
             return RoutedGeneratorAttack(attacks=subs, num_classes=num_classes, kind=kind,
                                          source=str(run_dir))
         fixed = None if kind == "aigan" else int(cfg["target"])
@@ -250,4 +264,4 @@ def load_attacker(run_dir: str | Path) -> Attack:
                               f"{precision!r}")
     return GeneratorAttack(_load_generator(run_dir, cfg), eps, fixed_target=fixed,
                            num_classes=num_classes, kind=kind, source=str(run_dir),
-                           precision=precision)
+                           precision=precision, compiled=compiled)
