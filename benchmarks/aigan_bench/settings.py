@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="optimiser steps per constant of both C&W attacks (default: their own, "
                         "100); lowered only to smoke-test the script")
     p.add_argument("--repeats", type=int, default=5, help="timing repeats (median)")
+    p.add_argument("--timing-processes", type=int, default=3,
+                   help="Table VI: fresh processes the generator and PGD-20 are timed in "
+                        "(the median is reported; 1 = in this process)")
     p.add_argument("--transfer-n", type=int, default=100,
                    help="test images for Table IV's transfer baselines (C&W costs 500 steps)")
     p.add_argument("--gan", action="append", default=[], metavar="KEY=VALUE",

@@ -5,8 +5,10 @@
   PGD-100 (C&W margin, random start, step 0.01) and PGD-20 on the same pairs;
 * seconds for 1,000 targeted examples of each, timed in this process, with the same threads,
   images, targets and batch, the generator and PGD-20 in turns (:mod:`aigan_bench.cost`),
-  and the generator's time over PGD-20's; the cores other processes kept busy meanwhile; the
-  FLOPs per example of each, which no load changes;
+  in several fresh processes (:mod:`aigan_bench.timing_worker`), and the median over them
+  of the generator's time over PGD-20's; the same for the generator under
+  ``torch.compile``; the cores other processes kept busy meanwhile; the FLOPs per example
+  of each, which no load changes;
 * its training time (the CLI's own record);
 * per-target success of the weakest targets, beside the paper configuration's generator
   (``configs/aigan_paper.yaml``) where one was trained for this setting (the ``whitebox``
@@ -22,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,7 +43,8 @@ from advforge.generative.identity import weights_hash
 from advforge.utils.checkpoint import read_json
 from aigan_bench.cache import config_difference
 from aigan_bench.context import Context, pgd_spec
-from aigan_bench.cost import flops_per_example, interleaved_seconds, other_load, timed_call
+from aigan_bench.cost import flops_per_example, timed_call
+from aigan_bench.timing_worker import measure, summary, timed_in_processes
 
 WEAKEST = 3  # targets listed in the before/after table
 SHIPPED = ("mnist5k_model_b", "mnist5k_model_b_aigan")
@@ -179,37 +183,29 @@ def part_table6(ctx: Context) -> dict[str, Any]:
     g = torch.Generator(device=ctx.device).manual_seed(args.seed)
     t = (y + torch.randint(1, ctx.num_classes, y.shape, generator=g, device=ctx.device)) \
         % ctx.num_classes  # a random target != y for every image, the same for every attack
-    pgd20 = pgd_spec(eps, 20, 2.5 * eps / 20)
-
-    def calls(xs: torch.Tensor, ys: torch.Tensor, ts: torch.Tensor
-              ) -> dict[str, Callable[[], Any]]:
-        """The generator and PGD-20 on these examples, PGD from the same seeded start."""
-        return {"default": lambda: attack(None, xs, ys, target=ts),
-                "pgd20": seeded(pgd20, ctx, xs, ys, ts)}
-
-    timed = calls(x, y, t)
-    compiled = None
-    if not args.skip_compile:  # the same generator served through torch.compile
-        fast = dataclasses.replace(attack, compiled=True)
-        compiled = {"first_call_seconds": timed_call(lambda: fast(None, x, y, target=t), 0)}
-        timed["default_compiled"] = lambda: fast(None, x, y, target=t)
-    # the generators and PGD-20 in turns, so the machine's load weighs on all alike
-    with other_load() as load:
-        spread = interleaved_seconds(timed, args.repeats)
-    timing = {name: s["median"] for name, s in spread.items()}
-    if compiled is not None:
-        compiled["failed"] = fast._forward.failed  # None: it ran compiled
+    compiled = not args.skip_compile  # the same generator served through torch.compile
+    if args.timing_processes > 1:
+        records = timed_in_processes(run_dir, ctx.s.model_dir, eps, x, y, t,
+                                     processes=args.timing_processes, repeats=args.repeats,
+                                     seed=args.seed, compiled=compiled)
+    else:
+        records = [measure(attack, ctx.model, eps, x, y, t, args.repeats, args.seed,
+                           compiled)]
+    timing = summary(records)
     timing["pgd100"] = timed_call(seeded(pgd_spec(eps, steps, 0.01), ctx, x, y, t), 1)
-    timing["default_over_pgd20"] = timing["default"] / timing["pgd20"]
-    timing["spread"] = spread
-    timing["other_cores"] = load["cores"]
+    compile_record = None
+    if compiled:
+        compile_record = {"first_call_seconds": statistics.median(
+            r["first_call_seconds"] for r in records),
+            "failed": next((r["failed"] for r in records if r["failed"]), None)}
     k = min(64, n)  # a call's FLOPs grow with its examples alone: a slice tells them
-    flops = {name: flops_per_example(fn, k)
-             for name, fn in calls(x[:k], y[:k], t[:k]).items()}
+    pgd20 = pgd_spec(eps, 20, 2.5 * eps / 20)
+    flops = {"default": flops_per_example(lambda: attack(None, x[:k], y[:k], target=t[:k]), k),
+             "pgd20": flops_per_example(seeded(pgd20, ctx, x[:k], y[:k], t[:k]), k)}
     timing["n"] = n
     metrics = cfg.get("metrics", {})
     return {
-        **rows, "timing": timing, "flops_per_example": flops, "compiled": compiled,
+        **rows, "timing": timing, "flops_per_example": flops, "compiled": compile_record,
         "train_seconds": metrics.get("train_seconds"),
         "train_threads": metrics.get("threads"),
         "config": cfg.get("training"), "generator": cfg.get("generator"),
