@@ -222,11 +222,11 @@ def timing() -> str:
 TABLE6 = [("`mnist5k` Model B (shipped), eps 0.3", "aigan_table6_mnist5k-b.json"),
           ("`mnist5k` Model A, eps 0.3", "aigan_table6_mnist5k-a.json"),
           ("`fashion-mnist` Model B, eps 0.1", "aigan_table6_fashion-b-0.1.json")]
-# The same settings with a candidate generator (the default plus ``--default-flag``s: a
-# second residual block; on fashion-mnist also 120 epochs): what it buys, at what speed.
-TABLE6_CANDIDATE = {"aigan_table6_mnist5k-b.json": "aigan_table6_mnist5k-b_res2.json",
-                    "aigan_table6_mnist5k-a.json": "aigan_table6_mnist5k-a_res2.json",
-                    "aigan_table6_fashion-b-0.1.json": "aigan_table6_fashion-b-0.1_res2.json"}
+# The same settings with the one-block generator (``--g-res-blocks 1``; on fashion-mnist
+# also 40 epochs): what the default's second block buys, at what speed.
+TABLE6_ONE_BLOCK = {"aigan_table6_mnist5k-b.json": "aigan_table6_mnist5k-b_res1.json",
+                    "aigan_table6_mnist5k-a.json": "aigan_table6_mnist5k-a_res1.json",
+                    "aigan_table6_fashion-b-0.1.json": "aigan_table6_fashion-b-0.1_res1.json"}
 LEVERS = (("chunks", "cache-sized chunks"), ("fold_batchnorm", "batch norm folded"),
           ("channels_last", "channels-last weights"), ("bfloat16", "bfloat16 autocast"),
           ("served", "all, as served"))
@@ -280,9 +280,9 @@ def default_levers() -> str:
                     rows)
 
 
-def candidate(name: str) -> dict[str, Any] | None:
-    """The table6 part of ``name``'s setting with the candidate generator, if measured."""
-    other = TABLE6_CANDIDATE.get(name)
+def one_block(name: str) -> dict[str, Any] | None:
+    """The table6 part of ``name``'s setting with the one-block generator, if measured."""
+    other = TABLE6_ONE_BLOCK.get(name)
     return setting(other)["table6"] if other and (RESULTS / other).is_file() else None
 
 
@@ -292,16 +292,16 @@ def generator_shape(t6: dict[str, Any]) -> str:
     return f"{blocks} residual block{'s' if blocks > 1 else ''}, {cfg['epochs']} epochs"
 
 
-def default_candidate() -> str:
-    """The default generator beside the candidate on the same pairs: success, its gap to
+def default_one_block() -> str:
+    """The default generator beside the one-block one on the same pairs: success, its gap to
     PGD-100, forging time and its ratio to PGD-20's (each timed in its own run), training."""
     rows = []
     for label, name, t6 in table6_parts():
-        other = candidate(name)
+        other = one_block(name)
         if other is None:
             continue
         for what, part, file in (("default", t6, name),
-                                 ("candidate", other, TABLE6_CANDIDATE[name])):
+                                 ("one block", other, TABLE6_ONE_BLOCK[name])):
             tm = part["timing"]
             gap = 100 * (part["pgd100"]["success"] - part["default"]["success"])
             flops = part.get("flops_per_example")
@@ -310,13 +310,14 @@ def default_candidate() -> str:
                          f"{tm['default']:.3f} s", secs(tm["pgd20"]),
                          f"1/{1 / tm['default_over_pgd20']:.0f}", compiled_ratio(part),
                          f"1/{flops['pgd20'] / flops['default']:.0f}" if flops else NONE,
+                         str(len(tm.get("processes", [])) or 1),
                          cores(tm.get("other_cores")), secs(part["train_seconds"]),
                          cite(file)])
     if not rows:
         return NOTHING_YET
     return markdown(["setting", "generator", "success", "points below PGD-100", "G, 1,000",
                      "PGD-20, 1,000", "G / PGD-20 time", "compiled G / PGD-20 time",
-                     "G / PGD-20 FLOPs",
+                     "G / PGD-20 FLOPs", "timed in (processes)",
                      "other processes (cores)", "training", "JSON"], rows)
 
 
@@ -339,11 +340,11 @@ def cores(value: float | None) -> str:
 
 
 def default_targets() -> str:
-    """The default generator's three weakest targets, beside the candidate's and the paper
+    """The default generator's three weakest targets, beside the one-block G's and the paper
     configuration's."""
     rows = []
     for label, name, t6 in table6_parts():
-        per, paper, other = t6["default"]["per_target"], t6.get("before"), candidate(name)
+        per, paper, other = t6["default"]["per_target"], t6.get("before"), one_block(name)
         for t, v in sorted(per.items(), key=lambda kv: kv[1])[:3]:
             rows.append([label, t, pct(v),
                          pct(other["default"]["per_target"].get(t)) if other else NONE,
@@ -351,7 +352,7 @@ def default_targets() -> str:
                          pct(t6["pgd100"]["per_target"].get(t)), cite(name)])
     if not rows:
         return NOTHING_YET
-    return markdown(["setting", "target", "default G", "candidate G",
+    return markdown(["setting", "target", "default G", "one-block G",
                      "paper configuration", "PGD-100", "JSON"], rows)
 
 
@@ -997,7 +998,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "headline": headline, "classifiers": classifiers, "attack-speed": attack_speed,
     "aigan-whitebox": whitebox, "aigan-blackbox": blackbox, "aigan-timing": timing,
     "aigan-default": default_generator, "aigan-default-levers": default_levers,
-    "aigan-default-targets": default_targets, "aigan-default-candidate": default_candidate,
+    "aigan-default-targets": default_targets, "aigan-default-one-block": default_one_block,
     "ddp-check": ddp_check,
     "substitute-selection": selection, "substitute-transfer": transfer,
     "aigan-defended": aigan_defended, "defense-tables": defense_tables,
@@ -1020,7 +1021,7 @@ def cited_files() -> list[str]:
              *AUDITS.values(),
              *defense_files(), *generator_files(), *fi_pso_files(), *ae4dnn_files(),
              *(n for _, n, _ in table6_parts()),
-             *(TABLE6_CANDIDATE[n] for _, n, _ in table6_parts() if candidate(n)),
+             *(TABLE6_ONE_BLOCK[n] for _, n, _ in table6_parts() if one_block(n)),
              *(n for _, n in WHITEBOX + BLACKBOX + TIMING)]
     names += [n for n in (AIGAN_DEFENDED, ADVNET_SCHEDULE, DDP_CHECK) if (RESULTS / n).is_file()]
     names += [f.name for f in RESULTS.glob("classifiers_*.json")]

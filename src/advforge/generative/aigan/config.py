@@ -186,9 +186,9 @@ class BlackBoxConfig:
 
 
 def _aigan_generator() -> GeneratorConfig:
-    """The lean default G: every layer on the H/4 grid, 64 channels, a per-class template
-    (docs/aigan.md, "The default generator")."""
-    return GeneratorConfig(arch="shuffle", ch=64, template=True)
+    """The lean default G: every layer on the H/4 grid, 64 channels, two conditional residual
+    blocks, a per-class template (docs/aigan.md, "The default generator")."""
+    return GeneratorConfig(arch="shuffle", ch=64, res_blocks=2, template=True)
 
 
 # The configuration of the paper's AI-GAN as this package trained it before the lean default
