@@ -15,7 +15,14 @@ from advforge.models.wrapper import ImageClassifier
 
 @pytest.fixture(scope="session")
 def _toy_model_state() -> dict:
-    return make_toy_model().state_dict()
+    """Trained on one thread, as `make test` runs: a float sum's order changes with the
+    thread count, and tests that pin a tiny training's outputs start from these weights."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return make_toy_model().state_dict()
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture
