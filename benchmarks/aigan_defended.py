@@ -210,7 +210,12 @@ def ensure_trained(args: argparse.Namespace, arch: str, name: str) -> dict[str, 
         if args.smoke and name == "ensemble-at":
             smoke_static_models(args, arch)
         record["wall_seconds"] = train(argv, f"{arch} {name}")
-    metrics = read_json(run / "config.json").get("metrics", {})
+    config = read_json(run / "config.json")
+    metrics = config.get("metrics", {})
+    if name in LEARNED:  # which network the cells measure (a per-target set: its first run's)
+        subs = list(config.get("runs", {}).values())
+        record["generator"] = (read_json(run / subs[0] / "config.json") if subs
+                               else config).get("generator")
     return {**record, "test_accuracy": metrics.get("test_accuracy"),
             "train_seconds": metrics.get("train_seconds")}
 

@@ -72,6 +72,7 @@ def check_every_model_records_the_command_that_made_it(smoke: dict) -> None:
     assert b["aigan"]["command"].startswith("advforge.pretrained mnist5k_model_b_aigan ")
     for arch, models, static in (("model_b", b, "model_a,model_c"),):
         assert models["advgan"]["command"].startswith("advforge train-attacker advgan --model ")
+        assert models["advgan"]["generator"]["class"]  # the network its cells measure
         for defense in aigan_defended.DEFENSES:
             command = models[defense]["command"]
             assert command.startswith(
