@@ -2,9 +2,9 @@
 
 * :func:`interleaved_seconds`: wall time of several calls taken in turns (A, B, A, B, ...),
   so a burst of other work on the machine slows each of them alike instead of whichever was
-  being timed at that moment. Two attacks timed one after the other in one process on a
-  shared two-core machine gave PGD-20 3.9 s in one run and 7.5 s in another while the
-  generator's short calls kept their speed, so a ratio of the two swung by 2x with the load.
+  being timed at that moment: other work on a two-core machine can halve the speed of a
+  PGD-20 run lasting seconds while a generator's calls of milliseconds slip between its
+  bursts, so timing one after the other can double their ratio.
 * :func:`flops_per_example`: floating-point operations of one call (matrix products and
   convolutions, forward and backward, by ``torch.utils.flop_counter``'s formulas), the same
   on every machine and every run. It tells the work apart from the speed the hardware gives
@@ -52,11 +52,13 @@ def interleaved_seconds(calls: dict[str, Callable[[], Any]], rounds: int
 
 
 def timed_call(fn: Callable[[], Any], repeats: int) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` calls after one warm-up call; with
-    ``repeats`` 0, the seconds of that first call itself (a compilation, say)."""
-    if repeats == 0:
-        return _seconds(fn)
+    """Median seconds of ``fn()`` over ``repeats`` calls after one warm-up call."""
     return interleaved_seconds({"call": fn}, repeats)["call"]["median"]
+
+
+def first_call_seconds(fn: Callable[[], Any]) -> float:
+    """Seconds of one call, warm-up included (a compilation, say)."""
+    return _seconds(fn)
 
 
 def _machine_busy_seconds() -> float | None:

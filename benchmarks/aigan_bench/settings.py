@@ -29,6 +29,17 @@ SETTINGS = {
     "fashion-b-0.3": ("fashion-mnist", "runs/model_b_fashion", 0.3, 4000),
 }
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse turns the error into one line, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line of benchmarks/aigan_tables.py."""
     p = argparse.ArgumentParser(description="Reproduce AI-GAN's Tables II, III, IV and VI "
@@ -51,8 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cw-steps", type=int, default=None,
                    help="optimiser steps per constant of both C&W attacks (default: their own, "
                         "100); lowered only to smoke-test the script")
-    p.add_argument("--repeats", type=int, default=5, help="timing repeats (median)")
-    p.add_argument("--timing-processes", type=int, default=3,
+    p.add_argument("--repeats", type=positive_int, default=5, help="timing repeats (median)")
+    p.add_argument("--timing-processes", type=positive_int, default=3,
                    help="Table VI: fresh processes the generator and PGD-20 are timed in "
                         "(the median is reported; 1 = in this process)")
     p.add_argument("--transfer-n", type=int, default=100,

@@ -13,6 +13,7 @@ runs this worker in several processes and reports the median (:func:`timed_in_pr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -31,7 +32,7 @@ from advforge.generative import load_attacker  # noqa: E402
 from advforge.models import load_model  # noqa: E402
 from advforge.utils.checkpoint import load_safetensors, save_safetensors  # noqa: E402
 from aigan_bench.context import pgd_spec  # noqa: E402
-from aigan_bench.cost import interleaved_seconds, other_load  # noqa: E402
+from aigan_bench.cost import first_call_seconds, interleaved_seconds, other_load  # noqa: E402
 
 
 def measure(attack: Any, model: torch.nn.Module, eps: float, x: torch.Tensor, y: torch.Tensor,
@@ -42,14 +43,9 @@ def measure(attack: Any, model: torch.nn.Module, eps: float, x: torch.Tensor, y:
              "pgd20": lambda: pgd20(model, x, y, target=t, generator=torch.Generator(
                  device=x.device).manual_seed(seed))}
     record: dict[str, Any] = {}
-    if compiled:
-        import dataclasses
-        import time
-
+    if compiled:  # the same generator through torch.compile; its first call compiles
         fast = dataclasses.replace(attack, compiled=True)
-        start = time.perf_counter()
-        fast(None, x, y, target=t)
-        record["first_call_seconds"] = time.perf_counter() - start
+        record["first_call_seconds"] = first_call_seconds(lambda: fast(None, x, y, target=t))
         calls["default_compiled"] = lambda: fast(None, x, y, target=t)
     with other_load() as load:
         spread = interleaved_seconds(calls, repeats)

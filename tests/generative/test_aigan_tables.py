@@ -186,6 +186,7 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     (["--gan", "query_sample=16"], "'query_sample' is not a field of AIGANConfig"),
     (["--advgan", "kappa"], "--advgan takes KEY=VALUE"),
     (["--advgan", "g_ema=0.9"], "'g_ema' is not a field of AdvGANConfig"),
+    (["--timing-processes", "0"], "expected an integer >= 1, got 0"),
 ])
 def test_bad_input_exits_2(tmp_path, args, message):
     proc = _run(*args, "--out", str(tmp_path / "t.json"), "--work", str(tmp_path / "w"))
