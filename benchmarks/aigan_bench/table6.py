@@ -44,7 +44,13 @@ from advforge.utils.checkpoint import read_json
 from aigan_bench.cache import config_difference
 from aigan_bench.context import Context, pgd_spec
 from aigan_bench.cost import flops_per_example, timed_call
-from aigan_bench.timing_worker import measure, summary, timed_in_processes
+from aigan_bench.timing_worker import (
+    attack_calls,
+    measure,
+    seeded_pgd,
+    summary,
+    timed_in_processes,
+)
 
 WEAKEST = 3  # targets listed in the before/after table
 SHIPPED = ("mnist5k_model_b", "mnist5k_model_b_aigan")
@@ -192,16 +198,16 @@ def part_table6(ctx: Context) -> dict[str, Any]:
         records = [measure(attack, ctx.model, eps, x, y, t, args.repeats, args.seed,
                            compiled)]
     timing = summary(records)
-    timing["pgd100"] = timed_call(seeded(pgd_spec(eps, steps, 0.01), ctx, x, y, t), 1)
+    timing["pgd100"] = timed_call(
+        seeded_pgd(pgd_spec(eps, steps, 0.01), ctx.model, x, y, t, args.seed), 1)
     compile_record = None
     if compiled:
         compile_record = {"first_call_seconds": statistics.median(
             r["first_call_seconds"] for r in records),
             "failed": next((r["failed"] for r in records if r["failed"]), None)}
     k = min(64, n)  # a call's FLOPs grow with its examples alone: a slice tells them
-    pgd20 = pgd_spec(eps, 20, 2.5 * eps / 20)
-    flops = {"default": flops_per_example(lambda: attack(None, x[:k], y[:k], target=t[:k]), k),
-             "pgd20": flops_per_example(seeded(pgd20, ctx, x[:k], y[:k], t[:k]), k)}
+    flops = {name: flops_per_example(fn, k) for name, fn in attack_calls(
+        attack, ctx.model, eps, x[:k], y[:k], t[:k], args.seed).items()}
     timing["n"] = n
     metrics = cfg.get("metrics", {})
     return {
@@ -214,13 +220,6 @@ def part_table6(ctx: Context) -> dict[str, Any]:
         "before": before(ctx),
         "levers": lever_seconds(ctx, attack, x, y, t),
     }
-
-
-def seeded(spec: Any, ctx: Context, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor
-           ) -> Callable[[], Any]:
-    """A call of the targeted PGD ``spec`` on (x, t), its random start seeded afresh."""
-    return lambda: spec(ctx.model, x, y, target=t,
-                        generator=torch.Generator(device=x.device).manual_seed(ctx.args.seed))
 
 
 def brief_pgd(ctx: Context, steps: int, step_size: float) -> dict[str, Any]:

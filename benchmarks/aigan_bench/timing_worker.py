@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,24 @@ from aigan_bench.context import pgd_spec  # noqa: E402
 from aigan_bench.cost import first_call_seconds, interleaved_seconds, other_load  # noqa: E402
 
 
+def seeded_pgd(spec: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+               t: torch.Tensor, seed: int) -> Callable[[], Any]:
+    """A call of the targeted PGD ``spec`` on (x, t), its random start seeded afresh."""
+    return lambda: spec(model, x, y, target=t,
+                        generator=torch.Generator(device=x.device).manual_seed(seed))
+
+
+def attack_calls(attack: Any, model: torch.nn.Module, eps: float, x: torch.Tensor,
+                 y: torch.Tensor, t: torch.Tensor, seed: int) -> dict[str, Callable[[], Any]]:
+    """The generator and targeted PGD-20 (step 2.5 eps / 20) on (x, t)."""
+    return {"default": lambda: attack(None, x, y, target=t),
+            "pgd20": seeded_pgd(pgd_spec(eps, 20, 2.5 * eps / 20), model, x, y, t, seed)}
+
+
 def measure(attack: Any, model: torch.nn.Module, eps: float, x: torch.Tensor, y: torch.Tensor,
             t: torch.Tensor, repeats: int, seed: int, compiled: bool) -> dict[str, Any]:
     """Seconds of the generator and PGD-20 (and the compiled generator) on (x, t), in turns."""
-    pgd20 = pgd_spec(eps, 20, 2.5 * eps / 20)
-    calls = {"default": lambda: attack(None, x, y, target=t),
-             "pgd20": lambda: pgd20(model, x, y, target=t, generator=torch.Generator(
-                 device=x.device).manual_seed(seed))}
+    calls = attack_calls(attack, model, eps, x, y, t, seed)
     record: dict[str, Any] = {}
     if compiled:  # the same generator through torch.compile; its first call compiles
         fast = dataclasses.replace(attack, compiled=True)
