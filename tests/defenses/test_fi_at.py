@@ -24,7 +24,9 @@ from advforge.defenses.influence import (
     confusion_targets,
     select_vulnerable,
 )
+from advforge.defenses.influence import dataset as dataset_module
 from advforge.defenses.influence.finetune import adversarial_copies
+from advforge.defenses.influence.progress import PROGRESS_FILE, SearchProgress
 from advforge.errors import InputError
 from advforge.models.wrapper import ImageClassifier
 from advforge.training import TrainConfig, fit
@@ -94,6 +96,48 @@ def test_the_set_holds_only_successful_examples_with_true_labels():
                            class_targets=torch.tensor([1, 3, NO_CONFUSION, NO_CONFUSION]))
     assert made.index.tolist() == [0, 2]  # the sources: the second image was out of reach
     assert torch.equal(made.x, x_adv) and torch.equal(made.y, y[made.index])
+
+
+def test_an_interrupted_search_continues_where_it_stopped_and_matches(tmp_path, monkeypatch):
+    """The swarm search is checkpointed per attack batch: a run stopped after the first
+    batch and started again attacks only the rest and gives the uninterrupted run's set,
+    bit for bit (the generator state is restored); another key starts over."""
+    model = linear_model()
+    x = images([[1.0, 0.95, 0.0, 0.0], [1.0, 0.5, 0.0, 0.0], [0.0, 1.0, 0.0, 0.96]])
+    y = torch.tensor([0, 0, 1])
+    targets = torch.tensor([1, 3, NO_CONFUSION, NO_CONFUSION])
+    settings = FIAT(fi_img=0.0, p_target=0.0, fi_pixel=0.1, particles=16, iters=20, eps=0.2,
+                    attack_batch=1)
+
+    def search(progress):
+        return adversarial_set(model, x, y, settings, torch.Generator().manual_seed(0),
+                               class_targets=targets, progress=progress, part="test")
+
+    reference = search(None)
+    calls = []
+    real = dataset_module.FiPSO
+
+    def counted(*args, **kw):
+        calls.append(1)
+        if stop_after is not None and len(calls) > stop_after:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(dataset_module, "FiPSO", counted)
+    stop_after = 1
+    with pytest.raises(KeyboardInterrupt):
+        search(SearchProgress(tmp_path, {"run": 1}))
+    assert (tmp_path / PROGRESS_FILE).is_file()
+    stop_after, calls[:] = None, []
+    resumed = search(SearchProgress(tmp_path, {"run": 1}))
+    assert len(calls) == 2  # the first image came from the checkpoint
+    assert torch.equal(resumed.x, reference.x) and torch.equal(resumed.index, reference.index)
+    assert resumed.info == reference.info
+    calls[:] = []
+    search(SearchProgress(tmp_path, {"run": 2}))
+    assert len(calls) == 3  # a different key: nothing is reused
+    SearchProgress(tmp_path, {"run": 2}).clear()
+    assert not (tmp_path / PROGRESS_FILE).exists()
 
 
 def test_default_targets_come_from_the_confusion_of_the_given_split():
@@ -177,6 +221,7 @@ def test_report_has_every_table3_cell_with_its_n(tuned):
             assert value["accuracy"] == pytest.approx(value["correct"] / value["n"])
     config = json.loads((tmp / "tuned" / "config.json").read_text())
     assert config["extra"]["defense"]["name"] == "fi-at"
+    assert not (tmp / "tuned" / PROGRESS_FILE).exists()  # removed once the sets are saved
 
 
 def test_resume_reuses_the_saved_sets(tuned, monkeypatch):

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from advforge.attacks.fi_pso import FiPSO
+from advforge.defenses.influence.progress import SearchProgress
 from advforge.errors import InputError
 from advforge.influence import influence
 from advforge.utils.modes import model_mode
@@ -164,8 +165,14 @@ def build_adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, se
 
 def adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: Any,
                     generator: torch.Generator | None = None, *,
-                    class_targets: torch.Tensor | None = None) -> AdversarialSet:
-    """:func:`build_adversarial_set`, keeping the source row of every example."""
+                    class_targets: torch.Tensor | None = None,
+                    progress: SearchProgress | None = None,
+                    part: str = "train") -> AdversarialSet:
+    """:func:`build_adversarial_set`, keeping the source row of every example.
+
+    ``progress`` (with the split's name ``part``) checkpoints the swarm search after every
+    ``settings.attack_batch`` images and continues a search it holds batches of.
+    """
     num_classes = int(getattr(model, "num_classes", 0)) or None
     check_images(x, channels=getattr(model, "in_channels", None))
     check_labels(y, x.shape[0], num_classes)
@@ -179,7 +186,7 @@ def adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings
     keep = torch.tensor([len(r) > 0 for r in rows], dtype=torch.bool)
     idx, rows = idx[keep.to(x.device)], [r for r in rows if r]
     x_adv, won = _attack(model, x[idx], y[idx], sel.target.to(x.device)[idx], rows, settings,
-                         generator)
+                         generator, progress, part)
     info = {
         "n": int(x.shape[0]), "correct": int(sel.correct.sum()),
         "passed_fi_img": int(sel.passed_fi.sum()), "passed_p_target": int(sel.passed_p.sum()),
@@ -199,23 +206,32 @@ def _summary(counts: list[int]) -> dict[str, Any]:
     return {"min": ordered[0], "median": ordered[len(ordered) // 2], "max": ordered[-1]}
 
 
-def _attack(model, x, y, target, rows, settings, generator
+def _attack(model, x, y, target, rows, settings, generator, progress=None, split="train"
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """fi_pso on each image's own pixels, ``settings.attack_batch`` images per search;
-    returns (x_adv, requirement met) for every image."""
+    returns (x_adv, requirement met) for every image. Batches ``progress`` holds are taken
+    from it; each new one is recorded there."""
     outs, mets = [x[:0]], [torch.zeros(0, dtype=torch.bool, device=x.device)]
+    start = 0
+    if progress is not None:
+        saved_x, saved_met = progress.restore(split, generator)
+        outs += [t.to(device=x.device, dtype=x.dtype) for t in saved_x]
+        mets += [t.to(x.device) for t in saved_met]
+        start = progress.done(split)
     step = settings.attack_batch
-    for s in range(0, x.shape[0], step):
-        part = slice(s, s + step)
-        attack = FiPSO(indices=tuple(rows[part]), particles=settings.particles,
+    for s in range(start, x.shape[0], step):
+        batch = slice(s, s + step)
+        attack = FiPSO(indices=tuple(rows[batch]), particles=settings.particles,
                        iters=settings.iters, eps=settings.eps if settings.eps is not None
                        else 1.0, a=settings.a, b=settings.b,
                        stop_when_met=settings.stop_when_met)
         with model_mode(model, "eval"):
-            x_adv = attack(model, x[part], y[part], target=target[part], generator=generator)
-            met = attack.requirements(model, x[part], x_adv, y[part], target=target[part]).met
+            x_adv = attack(model, x[batch], y[batch], target=target[batch], generator=generator)
+            met = attack.requirements(model, x[batch], x_adv, y[batch], target=target[batch]).met
         outs.append(x_adv)
         mets.append(met.to(x.device))
+        if progress is not None:
+            progress.record(split, outs, mets, generator)
     return torch.cat(outs), torch.cat(mets)
 
 

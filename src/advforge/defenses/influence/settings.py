@@ -25,6 +25,7 @@ from advforge.defenses.influence.finetune import (
     load_sets,
     save_sets,
 )
+from advforge.defenses.influence.progress import SearchProgress
 from advforge.defenses.influence.table import table3
 from advforge.errors import InputError
 from advforge.training import TrainConfig
@@ -203,17 +204,20 @@ class FIAT(DefenseSettings):
         saved = load_sets(out, key)
         if saved is not None:
             return saved[0], saved[1]["info"], saved[2]
+        progress = SearchProgress(out, key)
         x_tr, y_tr = data["train"]
         targets = confusion_targets(predict(original, x_tr), y_tr, num_classes)
         gen = torch.Generator(device=x_tr.device).manual_seed(train.seed)
         sets, info, sources = {}, {}, {}
         for part in PARTS:
             x, y = (t[:self.search_limit] for t in data[part])
-            made = adversarial_set(original, x, y, self, gen, class_targets=targets)
+            made = adversarial_set(original, x, y, self, gen, class_targets=targets,
+                                   progress=progress, part=part)
             sets[part], info[part], sources[part] = (made.x, made.y), made.info, made.index
             logger.info("Algorithm 2 on %s: %s", part,
                         {k: v for k, v in info[part].items() if k != "class_targets"})
         save_sets(out, sets, {"key": key, "info": info}, sources)
+        progress.clear()
         return sets, info, sources
 
 

@@ -1,0 +1,94 @@
+"""Algorithm 2's swarm search, checkpointed after every attack batch.
+
+On a large or slow model the search is the long part of ``fi-at`` (thousands of selected
+images, each a full fi_pso run of seconds), so an interrupted run must not start it over.
+After each batch of ``attack_batch`` images the attacks made so far and the state of the
+random generator that seeds the swarms are written to one safetensors file in the run
+directory, the search's key (settings, model, data) in its metadata. A later run with the
+same key restores them and continues with the next batch: the generator state makes the
+continued search draw exactly what the uninterrupted one would have, so the sets match.
+One file written atomically means a reader never sees attacks without their key or count.
+The file is removed once the finished sets are saved.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
+
+from advforge.utils import atomic_write_bytes
+
+PROGRESS_FILE = "fi_at_search.safetensors"
+
+
+class SearchProgress:
+    """The saved attack batches of each split's search, for one search key.
+
+    Args:
+        out: the run directory (None: nothing is saved or restored).
+        key: what the search is a function of (settings, model, data sizes, seed).
+    """
+
+    def __init__(self, out: Path | None, key: dict[str, Any]) -> None:
+        self.path = None if out is None else Path(out) / PROGRESS_FILE
+        self.key = json.dumps(key, sort_keys=True)
+        self.tensors: dict[str, torch.Tensor] = {}
+        self.generator_state: torch.Tensor | None = None
+        self._load()
+
+    def _load(self) -> None:
+        """Take the saved batches when the file holds this key; ignore any other file (a
+        search with other settings overwrites it on its first batch)."""
+        if self.path is None or not self.path.is_file():
+            return
+        try:
+            with safe_open(str(self.path), framework="pt") as f:
+                meta = f.metadata() or {}
+            if meta.get("key") != self.key:
+                return
+            tensors = load_file(str(self.path))
+        except (SafetensorError, OSError, ValueError):
+            return  # unreadable: the search starts over and replaces it
+        self.generator_state = tensors.pop("generator_state", None)
+        self.tensors = tensors
+
+    def restore(self, part: str, generator: torch.Generator | None
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The attack batches of ``part`` done so far, as (x_adv, met) lists of one tensor
+        each (empty lists when none); sets ``generator`` to the state after the last saved
+        batch, where the search continues."""
+        if f"{part}.x_adv" not in self.tensors:
+            return [], []
+        if generator is not None and self.generator_state is not None:
+            generator.set_state(self.generator_state)
+        return [self.tensors[f"{part}.x_adv"]], [self.tensors[f"{part}.met"]]
+
+    def record(self, part: str, x_adv: list[torch.Tensor], met: list[torch.Tensor],
+               generator: torch.Generator | None) -> None:
+        """Save ``part``'s batches so far (and the other parts' saved ones) with the
+        generator's state."""
+        self.tensors[f"{part}.x_adv"] = torch.cat(x_adv).detach().cpu().contiguous()
+        self.tensors[f"{part}.met"] = torch.cat(met).detach().cpu().contiguous()
+        if generator is not None:
+            self.generator_state = generator.get_state().cpu()
+        if self.path is None:
+            return
+        tensors = dict(self.tensors)
+        if self.generator_state is not None:
+            tensors["generator_state"] = self.generator_state
+        atomic_write_bytes(self.path, save(tensors, metadata={"key": self.key}))
+
+    def done(self, part: str) -> int:
+        """How many images of ``part`` the saved batches cover."""
+        saved = self.tensors.get(f"{part}.met")
+        return 0 if saved is None else int(saved.shape[0])
+
+    def clear(self) -> None:
+        """Remove the file (the finished sets are saved)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
