@@ -172,3 +172,34 @@ def test_learned_attackers_get_the_target_rule_they_can_honour():
         check_targeting("aigan=r", aigan, "none")
     with pytest.raises(InputError, match="target class 3 only"):
         check_targeting("advgan=r", advgan3, "all")
+
+
+def test_compiled_flag_serves_learned_attackers_through_torch_compile(tmp_path, capsys,
+                                                                      monkeypatch):
+    """--compiled reaches the learned attacker (compiled forward, recorded in the report);
+    the compiler is stubbed: test_gen_compiled checks the compiled outputs themselves."""
+    import advforge
+    from advforge.generative import compiled as compiled_module
+
+    compiled_nets = []
+
+    def fake_compile(net, **kw):
+        compiled_nets.append(kw)
+        return net
+
+    monkeypatch.setattr(compiled_module.torch, "compile", fake_compile)
+    pretrained = Path(advforge.__file__).parent / "pretrained"
+    out, attacker = tmp_path / "rep", pretrained / "mnist5k_model_b_aigan"
+    code = main(["attack", "--quiet", "--model", str(pretrained / "mnist5k_model_b"),
+                 "--dataset", "mnist5k", "--attack", f"aigan={attacker}",
+                 "--targets", "all", "--limit", "4", "--compiled", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert compiled_nets == [{"dynamic": True}]
+    report = json.loads((out / "report.json").read_text())
+    assert report["attacks"][0]["hyper"]["compiled"] is True
+
+
+def test_compiled_flag_without_a_learned_attacker_is_refused(model_dir, tmp_path, capsys):
+    cli_fails(["evaluate", "--dry-run", "--quiet", "--model", str(model_dir), "--attacks",
+               "fgsm,pgd", "--compiled", "--out", str(tmp_path / "rep")], capsys,
+              mentions="--compiled applies to learned attackers")

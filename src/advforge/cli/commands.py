@@ -26,6 +26,7 @@ from advforge.cli.runtime import (
     warn,
 )
 from advforge.cli.specs import build_attack, check_targeting, parse_spec
+from advforge.errors import InputError
 from advforge.eval.tables import pct
 from advforge.utils.checkpoint import save_safetensors
 from advforge.utils.paths import check_output_dir, check_output_file
@@ -56,21 +57,27 @@ def _prepare(cfg: DataOptions, device: torch.device, dry_run: bool, out: Path | 
 
 
 def _build_attacks(specs: list[str], rule: str | int, splits: Any, eps: float,
-                   device: torch.device) -> tuple[list[tuple[str, Any, dict]], list[str]]:
+                   device: torch.device, *, compiled: bool = False
+                   ) -> tuple[list[tuple[str, Any, dict]], list[str]]:
     """Build every attack and check it against the target rule and, for a learned attacker,
-    the dataset its run recorded: a bad spec fails before any work is done.
+    the dataset its run recorded: a bad spec fails before any work is done. ``compiled``
+    serves the learned attackers through ``torch.compile`` (``--compiled``); it is refused
+    when no spec names one, since it would then change nothing.
 
     Returns:
         The built ``(name, attack, hyper)`` triples and the dataset warnings (printed).
     """
     built, warnings = [], []
+    if compiled and all(parse_spec(spec)[1] is None for spec in specs):
+        raise InputError("--compiled applies to learned attackers (KIND=RUN_DIR) only, and no "
+                         "attack given is one")
     for spec in specs:
         name, run_dir, _ = parse_spec(spec)
         if run_dir is not None:
             message = check_dataset_matches(run_config(run_dir), splits,
                                             f"attacker {run_dir}")
             warnings += [message] if message else []
-        built.append(build_attack(spec, eps=eps, device=device))
+        built.append(build_attack(spec, eps=eps, device=device, compiled=compiled))
         check_targeting(built[-1][0], built[-1][1], rule)
     for message in warnings:
         warn(message)
@@ -113,7 +120,8 @@ def cmd_attack(cfg: AttackConfig, device: torch.device, *, dry_run: bool, quiet:
     splits, model, x, y, eps, warnings = _prepare(cfg, device, dry_run, out)
     spec = _dry_run_spec(cfg.attack) if dry_run else cfg.attack
     rule = parse_target_rule(cfg.targets)
-    [(name, attack, hyper)], more = _build_attacks([spec], rule, splits, eps, device)
+    [(name, attack, hyper)], more = _build_attacks([spec], rule, splits, eps, device,
+                                                   compiled=cfg.compiled)
     warnings += more
     targets = resolve_targets(rule, y, splits.num_classes, cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -154,7 +162,7 @@ def cmd_evaluate(cfg: EvalConfig, device: torch.device, *, dry_run: bool, quiet:
     splits, model, x, y, eps, warnings = _prepare(cfg, device, dry_run, out)
     specs = [_dry_run_spec(s) if dry_run else s for s in cfg.attacks]
     rule = parse_target_rule(cfg.targets)
-    built, more = _build_attacks(specs, rule, splits, eps, device)
+    built, more = _build_attacks(specs, rule, splits, eps, device, compiled=cfg.compiled)
     warnings += more
     targets = resolve_targets(rule, y, splits.num_classes, cfg.seed)
     results, samples = [], {}

@@ -80,6 +80,14 @@ def _targets_field() -> dataclasses.Field:
         "input) or a class index", aliases=["--target"]))
 
 
+def _compiled_field() -> dataclasses.Field:
+    """``--compiled``, the same in attack and evaluate."""
+    return field(default=False, metadata=_help(
+        "run learned attackers (KIND=RUN_DIR) through torch.compile: the first batch pays "
+        "seconds of compiling (and needs a C++ compiler), bulk forging is then faster; "
+        "falls back to eager with a warning"))
+
+
 @dataclasses.dataclass(kw_only=True)
 class AttackConfig(DataOptions):
     """Options of ``advforge attack``: one attack, optionally saving the adversarial set."""
@@ -88,6 +96,7 @@ class AttackConfig(DataOptions):
         "attack name with optional hyperparameters (pgd:steps=40:step_size=0.01), or a learned "
         "attacker as KIND=RUN_DIR (aigan=runs/aigan)"))
     targets: str = _targets_field()
+    compiled: bool = _compiled_field()
     save: str | None = field(default=None, metadata=_help("write x_adv, y, target, index here "
                                                           "(.safetensors)"))
     out: str | None = field(default=None, metadata=_help("also write report.json/.md/.html here"))
@@ -106,6 +115,7 @@ class EvalConfig(DataOptions):
     attacks: list[str] = field(default_factory=lambda: ["fgsm", "pgd", "cw_l2"], metadata=_help(
         "comma-separated attack specs, each as in advforge attack --attack"))
     targets: str = _targets_field()
+    compiled: bool = _compiled_field()
     out: str = field(default="reports/evaluate", metadata=_help("report directory"))
     samples: bool = field(default=True, metadata=_help("draw the sample grid for targeted attacks"))
 

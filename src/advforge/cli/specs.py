@@ -61,8 +61,12 @@ def parse_spec(spec: str) -> tuple[str, str | None, dict[str, Any]]:
     return name.strip(), None, hyper
 
 
-def build_attack(spec: str, *, eps: float, device: Any = None) -> tuple[str, Any, dict]:
+def build_attack(spec: str, *, eps: float, device: Any = None, compiled: bool = False
+                 ) -> tuple[str, Any, dict]:
     """Return (display name, attack callable, hyperparameters) for ``spec``.
+
+    ``compiled`` runs a learned attacker's generator through ``torch.compile``
+    (:func:`advforge.generative.load_attacker`); the other attacks ignore it.
 
     The dataset's L-inf budget fills ``eps`` when the attack is an L-inf one and the spec does
     not set it.
@@ -73,10 +77,11 @@ def build_attack(spec: str, *, eps: float, device: Any = None) -> tuple[str, Any
     if run_dir is not None:
         from advforge.generative import load_attacker
 
-        attacker = load_attacker(run_dir)
+        attacker = load_attacker(run_dir, compiled=compiled)
         if device is not None:
             attacker = attacker.to(device)
-        return f"{name}={run_dir}", attacker, {"run_dir": run_dir, "eps": attacker.eps}
+        hyper = {"run_dir": run_dir, "eps": attacker.eps}
+        return f"{name}={run_dir}", attacker, {**hyper, "compiled": True} if compiled else hyper
     if name not in attacks.ATTACKS and name in LEARNED_KINDS:
         raise InputError(f"{name} is a learned attacker: give its trained run as "
                          f"{name}=RUN_DIR (train one with advforge train-attacker {name})")
