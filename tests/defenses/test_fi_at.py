@@ -25,6 +25,7 @@ from advforge.defenses.influence import (
     select_vulnerable,
 )
 from advforge.defenses.influence import dataset as dataset_module
+from advforge.defenses.influence import settings as settings_module
 from advforge.defenses.influence.finetune import adversarial_copies
 from advforge.defenses.influence.progress import PROGRESS_FILE, SearchProgress
 from advforge.errors import InputError
@@ -239,6 +240,29 @@ def test_resume_reuses_the_saved_sets(tuned, monkeypatch):
     again = defend(settings, train, splits)
     assert again["fi_at"]["algorithm2"] == first["fi_at"]["algorithm2"]
     assert again["fi_at"]["table3"]["original"] == first["fi_at"]["table3"]["original"]
+
+
+def test_sets_of_a_model_retrained_in_place_are_not_reused(tmp_path, monkeypatch):
+    """The search key holds the weights' hash: the same model path, settings and data with
+    other weights make new sets rather than reusing the saved ones."""
+    splits = make_splits(n_train=48, n_test=16)
+    base = {"arch": "lenet5", "dataset": "quadrants", "batch_size": 16, "augment": "none",
+            "lr": 3e-3, "epochs": 1}
+    model_dir, out = tmp_path / "orig", tmp_path / "tuned"
+    searched = []
+    real = settings_module.adversarial_set
+
+    def counted(*args, **kw):
+        searched.append(kw["part"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(settings_module, "adversarial_set", counted)
+    for seed in (0, 0, 1):  # trained, the same weights again, retrained in place
+        fit(TrainConfig(**base, seed=seed, out=str(model_dir)), splits)
+        settings = settings_class("fi-at")(model=str(model_dir), fi_img=0.0, p_target=0.05,
+                                           particles=4, iters=2)
+        defend(settings, TrainConfig(**base, seed=0, out=str(out)), splits)
+    assert searched == ["train", "test", "train", "test"]  # the second run reused the sets
 
 
 def test_cli_dry_run_writes_the_report(tmp_path, capsys):

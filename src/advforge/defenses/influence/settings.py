@@ -28,6 +28,7 @@ from advforge.defenses.influence.finetune import (
 from advforge.defenses.influence.progress import SearchProgress
 from advforge.defenses.influence.table import table3
 from advforge.errors import InputError
+from advforge.generative.identity import weights_hash
 from advforge.training import TrainConfig
 from advforge.utils import atomic_write_json
 
@@ -197,7 +198,9 @@ class FIAT(DefenseSettings):
         Returns the sets, Algorithm 2's counts per split and each set's source rows."""
         out = Path(train.out)
         search = {k: v for k, v in self.to_dict().items() if k not in self.FINE_TUNE_ONLY}
+        # The weights' hash as well as the path: a model retrained in place makes new sets.
         key = {"settings": search, "model": str(Path(self.model).resolve()),
+               "model_sha256": weights_hash(original),
                "seed": train.seed, "n": {p: int(len(data[p][1])) for p in PARTS}}
         # The sets are a function of the key alone, so saved ones serve any run into ``out``
         # (a resumed one, or a fine-tuning variant seeded with another run's sets).
