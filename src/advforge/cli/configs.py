@@ -218,7 +218,7 @@ class DemoConfig:
     seed: int = field(default=0, metadata=_help("seed for every RNG"))
     from_scratch: bool = field(default=False, metadata=_help(
         "train Model B, AI-GAN and AdvGAN first instead of using the shipped weights "
-        "(about 15 minutes on two CPU cores); finished runs in --out are reused"))
+        "(about 5 minutes on one CPU core); finished runs in --out are reused"))
     retrain: bool = field(default=False, metadata=_help(
         "with --from-scratch: retrain even if finished runs exist in --out"))
 
