@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from advforge.utils import atomic_write_bytes
 
@@ -48,10 +48,9 @@ class SearchProgress:
             return
         try:
             with safe_open(str(self.path), framework="pt") as f:
-                meta = f.metadata() or {}
-            if meta.get("key") != self.key:
-                return
-            tensors = load_file(str(self.path))
+                if (f.metadata() or {}).get("key") != self.key:
+                    return
+                tensors = {name: f.get_tensor(name) for name in f.keys()}
         except (SafetensorError, OSError, ValueError):
             return  # unreadable: the search starts over and replaces it
         self.generator_state = tensors.pop("generator_state", None)
