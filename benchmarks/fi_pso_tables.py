@@ -128,7 +128,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", default="runs/fi_pso_tables", help="where fi-at runs go")
     p.add_argument("--out", default=None, help="result JSON (default under benchmarks/results)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fresh", action="store_true",
+                   help="drop the parts --out keeps from another model (a retrained --model) "
+                        "instead of refusing to write beside them")
     return p.parse_args(argv)
+
+
+def parts_of_another_model(record: dict[str, Any], digest: str,
+                           recomputed: set[str]) -> list[str]:
+    """The parts ``record`` keeps that were measured on a model other than ``digest``'s and
+    that this run does not recompute. Every table reads one JSON as one model's results, so
+    a part from a retrained model (training is not bit-reproducible across machines) would
+    stand beside the others as if it were the same network's. A part without its own hash
+    was measured on the model the record names at its top level."""
+    default = record.get("model_sha256")
+    stale = []
+    for key, row in record.items():
+        if key.split("@")[0] not in PARTS or not isinstance(row, dict) or key in recomputed:
+            continue
+        if row.get("model_sha256", default) not in (None, digest):
+            stale.append(key)
+    return stale
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,24 +164,38 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else RESULTS / f"fi_pso_{tag}.json"
     pictures = out.parent / "fi_pso" / tag
     record = json.loads(out.read_text()) if out.is_file() else {}
+    model = load_model(model_dir).eval()
+    digest = weights_hash(model)
+    if stale := parts_of_another_model(record, digest, {part_key(args, p) for p in parts}):
+        if not args.fresh:
+            raise SystemExit(f"{out} keeps parts measured on another model than {model_dir}: "
+                             f"{', '.join(stale)}; recompute them too (--parts) or drop them "
+                             "(--fresh)")
+        for key in stale:
+            del record[key]
     record.update({"benchmark": "fi_pso_tables", "dataset": args.dataset, "arch": args.arch,
                    "model": _relative(model_dir), "advforge": advforge.__version__,
                    "threads": torch.get_num_threads(),
                    "machine": platform.processor() or platform.machine()})
-    model = load_model(model_dir).eval()
-    record["model_sha256"] = weights_hash(model)
+    record["model_sha256"] = digest
     splits = data.load(args.dataset)
     ctx = Context(args, model, model_dir, splits, pictures)
     for part in parts:
         start = time.perf_counter()
-        key = part if args.scale == "log" or part not in SCALED else f"{part}@{args.scale}"
-        if part == "table3" and args.variant:
-            key = f"table3@{args.variant}"
-        record[key] = {**PART_FUNCTIONS[part](ctx),
+        key = part_key(args, part)
+        record[key] = {**PART_FUNCTIONS[part](ctx), "model_sha256": digest,
                        "part_seconds": round(time.perf_counter() - start, 1)}
         atomic_write_json(out, record)
         print(f"{key}: done in {record[key]['part_seconds']:.0f}s -> {out}", flush=True)
     return 0
+
+
+def part_key(args: argparse.Namespace, part: str) -> str:
+    """Where ``part`` goes in the JSON: ``PART@prob`` for a scaled part run on the
+    probability scale, ``table3@NAME`` for a fine-tuning variant."""
+    if part == "table3" and args.variant:
+        return f"table3@{args.variant}"
+    return part if args.scale == "log" or part not in SCALED else f"{part}@{args.scale}"
 
 
 class Context:

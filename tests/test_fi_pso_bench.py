@@ -56,3 +56,22 @@ def test_fi_pso_tables_smoke_writes_every_part(tmp_path: Path, monkeypatch) -> N
              + " --adv-repeat 2"]
     with pytest.raises(SystemExit, match="adv_repeat"):
         fi_pso_tables.main(other)
+
+
+def test_parts_of_a_retrained_model_are_refused_or_dropped(tmp_path: Path) -> None:
+    """A JSON keeps one model's results: a kept part measured on another model (here a
+    hash that is not the shipped Model B's) stops the run before any compute, and --fresh
+    drops it; the part this run makes records the model it was measured on."""
+    out = tmp_path / "fi_pso_mnist5k_model_b.json"
+    other = "0" * 64
+    out.write_text(json.dumps({"model_sha256": other, "fig2": {"part_seconds": 1.0},
+                               "fig4@prob": {"model_sha256": other, "part_seconds": 1.0}}))
+    argv = ["--parts", "fi_speed", "--limit-test", "8", "--out", str(out)]
+    with pytest.raises(SystemExit, match=r"another model.*fig2, fig4@prob"):
+        fi_pso_tables.main(argv)
+    assert json.loads(out.read_text())["model_sha256"] == other  # left as it was
+    assert fi_pso_tables.main([*argv, "--fresh"]) == 0
+    record = json.loads(out.read_text())
+    assert "fig2" not in record and "fig4@prob" not in record
+    assert record["fi_speed"]["model_sha256"] == record["model_sha256"] != other
+    assert fi_pso_tables.parts_of_another_model(record, record["model_sha256"], set()) == []
