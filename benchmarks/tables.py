@@ -269,15 +269,17 @@ def default_levers() -> str:
         comp = lv.get("compile") or {}
         compiled = (f"{comp['speedup']:.2f}x" if "speedup" in comp
                     else ("not run" if not comp else "failed"))
+        timed = (f"in turns, {lv['processes']} processes" if lv.get("in_turns")
+                 else "one after another, 1 process")
         rows.append([label, secs(sec["reference"]),
                      *(f"{up[k]:.2f}x" for k, _ in LEVERS), compiled,
                      f"{sec['paper_unet_reference'] / sec['reference']:.1f}x slower",
-                     cite(name)])
+                     timed, cite(name)])
     if not rows:
         return NOTHING_YET
     return markdown(["setting", "reference (float32, one batch)", *(v for _, v in LEVERS),
-                     "torch.compile (forward alone)", "paper U-Net, reference path", "JSON"],
-                    rows)
+                     "torch.compile (forward alone)", "paper U-Net, reference path", "timed",
+                     "JSON"], rows)
 
 
 def one_block(name: str) -> dict[str, Any] | None:

@@ -17,16 +17,16 @@
   batch, batch norm applied as it is, NCHW weights): cache-sized chunks, batch norm folded
   into the convolutions, channels-last weights, a bfloat16 autocast, ``torch.compile``; and
   the lean architecture itself (the paper configuration's U-Net on the same reference path).
+  The levers are timed in turns in the same fresh processes as the generator and PGD-20
+  (:mod:`aigan_bench.levers`); each speed-up is the median of the processes' own.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,7 @@ from advforge import pretrained
 from advforge.cli import main as advforge_main
 from advforge.cli.train_attacker import resolved_attacker_config
 from advforge.errors import AdvforgeError
-from advforge.generative import GeneratorAttack, load_attacker, nets
-from advforge.generative.aigan.config import PAPER_CONFIG, AIGANConfig
+from advforge.generative import GeneratorAttack, load_attacker
 from advforge.generative.identity import weights_hash
 from advforge.utils.checkpoint import read_json
 from aigan_bench.cache import config_difference
@@ -81,49 +80,16 @@ def default_run(ctx: Context) -> Path:
     return run_dir
 
 
-@contextlib.contextmanager
-def unfolded() -> Iterator[None]:
-    """Batch norm applied as it is in eval mode: no folding into the convolution before it,
-    no fusing of the conditional gain and bias (:func:`advforge.generative.nets.eval_affine`
-    answers None, so every layer takes its unfused path)."""
-    real = nets.eval_affine
-    nets.eval_affine = lambda bn: None
-    try:
-        yield
-    finally:
-        nets.eval_affine = real
-
-
-def lever_seconds(ctx: Context, attack: GeneratorAttack, x: torch.Tensor, y: torch.Tensor,
-                  t: torch.Tensor) -> dict[str, Any]:
-    """Seconds for the 1,000 examples under each inference lever alone, and all together as
-    the run serves them; the reference is float32, one batch, unfolded, NCHW."""
-    reps, n = ctx.args.repeats, x.shape[0]
-    reference = dataclasses.replace(attack, precision="float32", chunk_size=n)
-
-    def run(a: GeneratorAttack) -> Callable[[], Any]:
-        return lambda: a(None, x, y, target=t)
-
-    with unfolded():
-        ref = timed_call(run(reference), reps)
-        rows = {"reference": ref,
-                "chunks": timed_call(run(dataclasses.replace(reference, chunk_size=None)),
-                                     reps),
-                "bfloat16": timed_call(run(dataclasses.replace(reference,
-                                                               precision="bfloat16")), reps)}
-        nhwc = copy.deepcopy(attack.generator).to(memory_format=torch.channels_last)
-        rows["channels_last"] = timed_call(
-            run(dataclasses.replace(reference, generator=nhwc)), reps)
-    rows["fold_batchnorm"] = timed_call(run(reference), reps)
-    rows["served"] = timed_call(run(attack), reps)
-    paper = paper_generator(ctx, attack)
-    with unfolded():
-        rows["paper_unet_reference"] = timed_call(run(dataclasses.replace(
-            reference, generator=paper)), reps)
-    compiled = (None if ctx.args.skip_compile
-                else compiled_seconds(reference, x, y, t, reps))
-    return {"seconds": rows, "speedup": {k: ref / v for k, v in rows.items()},
-            "compile": compiled, "served_precision": attack.precision}
+def lever_summary(records: list[dict[str, Any]], compiled: dict[str, Any] | None,
+                  precision: str) -> dict[str, Any]:
+    """The lever table from the timing processes' records: each lever's median seconds, and
+    the median over processes of each process's own speed-up over its reference call."""
+    names = records[0]["levers"]
+    return {"seconds": {k: statistics.median(r["levers"][k] for r in records) for k in names},
+            "speedup": {k: statistics.median(r["levers"]["reference"] / r["levers"][k]
+                                             for r in records) for k in names},
+            "processes": len(records), "in_turns": True, "compile": compiled,
+            "served_precision": precision}
 
 
 def compiled_seconds(reference: GeneratorAttack, x: torch.Tensor, y: torch.Tensor,
@@ -145,15 +111,6 @@ def compiled_seconds(reference: GeneratorAttack, x: torch.Tensor, y: torch.Tenso
                                               f"{str(exc).splitlines()[0][:120]}"}
     return {"eager": eager, "compiled": compiled, "compile_seconds": compile_seconds,
             "speedup": eager / compiled}
-
-
-def paper_generator(ctx: Context, attack: GeneratorAttack) -> nets.PerturbationGenerator:
-    """The paper configuration's G for this data (weights do not change its time)."""
-    cfg = AIGANConfig.from_flat({**PAPER_CONFIG, "eps": ctx.s.eps})
-    g = attack.generator
-    return nets.build_generator(cfg.generator.arch, g.in_channels, g.image_size,
-                                g.num_classes, ctx.s.eps,
-                                **cfg.generator.build_kwargs()).to(ctx.device).eval()
 
 
 def before(ctx: Context) -> dict[str, Any] | None:
@@ -193,10 +150,10 @@ def part_table6(ctx: Context) -> dict[str, Any]:
     if args.timing_processes > 1:
         records = timed_in_processes(run_dir, ctx.s.model_dir, eps, x, y, t,
                                      processes=args.timing_processes, repeats=args.repeats,
-                                     seed=args.seed, compiled=compiled)
+                                     seed=args.seed, compiled=compiled, levers=True)
     else:
         records = [measure(attack, ctx.model, eps, x, y, t, args.repeats, args.seed,
-                           compiled)]
+                           compiled, levers=True)]
     timing = summary(records)
     timing["pgd100"] = timed_call(
         seeded_pgd(pgd_spec(eps, steps, 0.01), ctx.model, x, y, t, args.seed), 1)
@@ -218,7 +175,8 @@ def part_table6(ctx: Context) -> dict[str, Any]:
         "inference": cfg.get("inference"), "run_dir": str(run_dir),
         "extra_flags": list(args.default_flag),
         "before": before(ctx),
-        "levers": lever_seconds(ctx, attack, x, y, t),
+        "levers": lever_summary(records, None if args.skip_compile else compiled_seconds(
+            attack, x, y, t, args.repeats), attack.precision),
     }
 
 

@@ -1,13 +1,14 @@
 """Table VI's timing in a fresh process: the generator (eager, and compiled if asked) and
 targeted PGD-20 on the same saved examples, in turns (:func:`aigan_bench.cost.
-interleaved_seconds`); prints one JSON line.
+interleaved_seconds`), then, if asked, the inference levers in turns
+(:mod:`aigan_bench.levers`); prints one JSON line.
 
 On one idle machine the ratio of the two times still differs from one process to the next
 by a fifth or more (both attacks speed up or slow down, not always together), so the part
 runs this worker in several processes and reports the median (:func:`timed_in_processes`).
 
     python benchmarks/aigan_bench/timing_worker.py --attacker RUN --model DIR --eps E
-        --examples FILE.safetensors --repeats R --threads T [--compiled]
+        --examples FILE.safetensors --repeats R --threads T [--compiled] [--levers]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from advforge.models import load_model  # noqa: E402
 from advforge.utils.checkpoint import load_safetensors, save_safetensors  # noqa: E402
 from aigan_bench.context import pgd_spec  # noqa: E402
 from aigan_bench.cost import first_call_seconds, interleaved_seconds, other_load  # noqa: E402
+from aigan_bench.levers import lever_calls  # noqa: E402
 
 
 def seeded_pgd(spec: Any, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -51,8 +53,10 @@ def attack_calls(attack: Any, model: torch.nn.Module, eps: float, x: torch.Tenso
 
 
 def measure(attack: Any, model: torch.nn.Module, eps: float, x: torch.Tensor, y: torch.Tensor,
-            t: torch.Tensor, repeats: int, seed: int, compiled: bool) -> dict[str, Any]:
-    """Seconds of the generator and PGD-20 (and the compiled generator) on (x, t), in turns."""
+            t: torch.Tensor, repeats: int, seed: int, compiled: bool,
+            levers: bool = False) -> dict[str, Any]:
+    """Seconds of the generator and PGD-20 (and the compiled generator) on (x, t), in turns;
+    with ``levers``, also the median seconds of every lever call, in turns."""
     calls = attack_calls(attack, model, eps, x, y, t, seed)
     record: dict[str, Any] = {}
     if compiled:  # the same generator through torch.compile; its first call compiles
@@ -63,13 +67,17 @@ def measure(attack: Any, model: torch.nn.Module, eps: float, x: torch.Tensor, y:
         spread = interleaved_seconds(calls, repeats)
     if compiled:
         record["failed"] = fast._forward.failed
+    if levers:
+        record["levers"] = {k: v["median"] for k, v in interleaved_seconds(
+            lever_calls(attack, x, y, t), repeats).items()}
     return {"seconds": {k: v["median"] for k, v in spread.items()}, "spread": spread,
             "other_cores": load["cores"], **record}
 
 
 def timed_in_processes(attacker: Path, model: Path, eps: float, x: torch.Tensor,
                        y: torch.Tensor, t: torch.Tensor, *, processes: int, repeats: int,
-                       seed: int, compiled: bool) -> list[dict[str, Any]]:
+                       seed: int, compiled: bool, levers: bool = False
+                       ) -> list[dict[str, Any]]:
     """:func:`measure` in ``processes`` fresh processes one after another, each with this
     process's thread count; their records."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,7 +87,7 @@ def timed_in_processes(attacker: Path, model: Path, eps: float, x: torch.Tensor,
                 "--model", str(model), "--eps", str(eps), "--examples", str(examples),
                 "--repeats", str(repeats), "--seed", str(seed),
                 "--threads", str(torch.get_num_threads()), "--device", str(x.device),
-                *(["--compiled"] if compiled else [])]
+                *(["--compiled"] if compiled else []), *(["--levers"] if levers else [])]
         records = []
         for _ in range(processes):
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -100,7 +108,8 @@ def summary(records: list[dict[str, Any]]) -> dict[str, Any]:
             r["seconds"][name] / r["seconds"]["pgd20"] for r in records)
     cores = [r["other_cores"] for r in records if r["other_cores"] is not None]
     out["other_cores"] = max(cores) if cores else None
-    out["processes"] = [{"seconds": r["seconds"], "other_cores": r["other_cores"]}
+    out["processes"] = [{"seconds": r["seconds"], "other_cores": r["other_cores"],
+                         **({"levers": r["levers"]} if "levers" in r else {})}
                         for r in records]
     return out
 
@@ -116,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--compiled", action="store_true")
+    p.add_argument("--levers", action="store_true")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -124,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     x, y, t = (saved[k].to(device) for k in ("x", "y", "t"))
     model = load_model(args.model).to(device).eval()
     attack = load_attacker(args.attacker).to(device)
-    record = measure(attack, model, args.eps, x, y, t, args.repeats, args.seed, args.compiled)
+    record = measure(attack, model, args.eps, x, y, t, args.repeats, args.seed, args.compiled,
+                     args.levers)
     print(json.dumps(record))
     return 0
 

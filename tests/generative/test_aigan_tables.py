@@ -110,9 +110,13 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     assert t6["flops_per_example"]["pgd20"] > 20 * t6["flops_per_example"]["default"] > 0
     assert "MFLOPs per example" in proc.stdout
     assert t6["compiled"] is None and "default_compiled" not in t6["timing"]  # --skip-compile
+    levers = t6["levers"]  # timed in turns in the same two processes, medians of their own
     assert {"reference", "chunks", "bfloat16", "channels_last", "fold_batchnorm", "served",
-            "paper_unet_reference"} == set(t6["levers"]["seconds"])
-    assert t6["levers"]["speedup"]["reference"] == 1.0 and t6["levers"]["compile"] is None
+            "paper_unet_reference"} == set(levers["seconds"])
+    assert levers["processes"] == 2 and levers["in_turns"] and levers["compile"] is None
+    assert levers["speedup"]["reference"] == 1.0
+    assert levers["speedup"]["served"] == pytest.approx(
+        sum(r["levers"]["reference"] / r["levers"]["served"] for r in runs) / 2)
     assert t6["extra_flags"] and t6["train_seconds"] > 0
     assert "Table VI, default generator" in proc.stdout and "weakest targets" in proc.stdout
     assert "paper AI-GAN" in proc.stdout and "98.50%" in proc.stdout  # mnist: paper beside
