@@ -11,7 +11,7 @@ Parts (``--parts``, comma-separated; default all), each written into the JSON as
   (targeted settings skip the target's own images): m = 1, 3, 7 top-FI pixels; P_err = 0.5,
   0.75, 0.99 and y_target = 0, 2, 4 on the pixels with FI >= 0.1 (of ``-log p`` of the
   runner-up, resp. of the target: Eq. 5). Success = every requirement met; plus the picture
-  for one image.
+  for one image. ``--settings`` measures a few settings at a time into the kept part.
 * ``fig4_vulnerable``: the few-pixel settings (``--vulnerable-settings``) on the ``--n``
   correctly classified test images of largest image-level FI instead.
 * ``pso_speed``: seconds per image of N_p = 200, T = 100 on 16 images batched, all pixels,
@@ -108,7 +108,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--particles", type=int, default=200, help="N_p")
     p.add_argument("--iters", type=int, default=100, help="T")
     p.add_argument("--settings", default=None,
-                   help="fig4: only these settings (comma-separated names, e.g. target=0)")
+                   help="fig4: only these settings (comma-separated names, e.g. target=0); "
+                        "the other settings' rows kept in --out at the same --n stay")
     p.add_argument("--scale", default="log", choices=["log", "prob"],
                    help="fi_pso's f0 scale; parts run with prob are stored as PART@prob")
     p.add_argument("--vulnerable-settings", default="m=1,m=3,m=7",
@@ -183,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:
         start = time.perf_counter()
         key = part_key(args, part)
+        ctx.kept = record.get(key)
         record[key] = {**PART_FUNCTIONS[part](ctx), "model_sha256": digest,
                        "part_seconds": round(time.perf_counter() - start, 1)}
         atomic_write_json(out, record)
@@ -204,6 +206,7 @@ class Context:
     def __init__(self, args, model, model_dir, splits, pictures: Path) -> None:
         self.args, self.model, self.model_dir, self.splits = args, model, model_dir, splits
         self.pictures = pictures
+        self.kept: dict[str, Any] | None = None  # what --out holds under the running part
         self._surveys: dict[str, Any] = {}
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -357,32 +360,47 @@ def _runner_up(model, x, y) -> torch.Tensor:
 
 
 def part_fig4(ctx: Context) -> dict[str, Any]:
+    """The nine settings (or ``--settings``' subset) on the first ``--n`` correctly classified
+    test images, and the picture of each on Fig. 4's image. The swarms of a setting's images
+    and of its picture are seeded from ``--seed`` and the setting's place in Fig. 4 alone, so
+    a setting gives the same row and panel whether it runs with the others or by itself. A
+    subset run replaces those settings' rows in the kept part (same swarm, scale and image;
+    rows of another ``--n`` are dropped) and keeps the others, so the part can be measured a
+    few settings at a time; the picture is redrawn with every kept setting's panel."""
     x_all, y_all = ctx.split("test")
     shown = ctx.showcase()
-    generator = torch.Generator().manual_seed(ctx.args.seed)
-    rows, pictured = [], []
+    run = {"particles": ctx.args.particles, "iters": ctx.args.iters, "scale": ctx.args.scale,
+           "stop_when_met": ctx.args.stop_when_met, "shown_index": shown,
+           "seeding": "per setting"}
+    kept = ctx.kept
+    kept_rows = {} if kept is None or any(kept.get(k) != v for k, v in run.items()) else {
+        r["setting"]["name"]: r for r in kept["rows"] if r["n"] == ctx.args.n}
     wanted = ctx.args.settings.split(",") if ctx.args.settings else None
-    for setting in fig4_settings():
-        if wanted is not None and setting["name"] not in wanted:
+    rows, pictured = [], []
+    for number, setting in enumerate(fig4_settings()):
+        name = setting["name"]
+        measure = wanted is None or name in wanted
+        if not measure and name not in kept_rows:
             continue
-        idx = fig4_images(ctx, setting, ctx.args.n)
-        result = attack_setting(ctx, setting, x_all[idx], y_all[idx], generator)
+        seed = 1000 * ctx.args.seed + 2 * number
+        if measure:
+            idx = fig4_images(ctx, setting, ctx.args.n)
+            result = attack_setting(ctx, setting, x_all[idx], y_all[idx],
+                                    torch.Generator().manual_seed(seed))
+            print(f"  {name}: met {100 * result['summary']['met']:.1f}% of "
+                  f"{result['summary']['n']}", flush=True)
         one = attack_setting(ctx, setting, x_all[shown:shown + 1], y_all[shown:shown + 1],
-                             generator)
+                             torch.Generator().manual_seed(seed + 1))
         with torch.no_grad():
             probs = ctx.model(one["x_adv"]).softmax(1)[0]
-        label = (f"{setting['name']}\n{'met' if bool(one['met'][0]) else 'not met'}, "
-                 f"pred {int(probs.argmax())} ({float(probs.max()):.2f})")
-        pictured.append((label, one["x_adv"][0], probs))
-        rows.append({"setting": {k: v for k, v in setting.items()}, **result["summary"],
-                     "shown_image_met": bool(one["met"][0])})
-        print(f"  {setting['name']}: met {100 * result['summary']['met']:.1f}% of "
-              f"{result['summary']['n']}", flush=True)
+        met = bool(one["met"][0])
+        pictured.append((f"{name}\n{'met' if met else 'not met'}, pred {int(probs.argmax())} "
+                         f"({float(probs.max()):.2f})", one["x_adv"][0], probs))
+        rows.append({"setting": dict(setting), **result["summary"], "shown_image_met": met}
+                    if measure else kept_rows[name])
     name = "fig4_settings.png" if ctx.args.scale == "log" else f"fig4_settings_{ctx.args.scale}.png"
     picture = ctx.picture(name, settings_png(x_all[shown], pictured))
-    return {"particles": ctx.args.particles, "iters": ctx.args.iters, "scale": ctx.args.scale,
-            "stop_when_met": ctx.args.stop_when_met, "shown_index": shown,
-            "shown_label": int(y_all[shown]), "rows": rows, "picture": picture}
+    return {**run, "shown_label": int(y_all[shown]), "rows": rows, "picture": picture}
 
 
 def part_fig4_vulnerable(ctx: Context) -> dict[str, Any]:

@@ -42,6 +42,20 @@ def test_fi_pso_tables_smoke_writes_every_part(tmp_path: Path, monkeypatch) -> N
         for name in pictures.values():
             path = Path(name) if Path(name).is_absolute() else fi_pso_tables.ROOT / name
             assert path.read_bytes().startswith(b"\x89PNG"), name
+    # A setting run by itself gives the row the full run gave it and keeps the others'; a
+    # subset at another --n keeps only its own rows.
+    fig4_only = [*argv[:argv.index("--fi-at-flags")], "--parts", "fig4"]
+    assert fi_pso_tables.main([*fig4_only, "--settings", "P_err=0.5,target=2"]) == 0
+    def timeless(rows: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "seconds_per_image"} for r in rows]
+
+    assert timeless(json.loads(out.read_text())["fig4"]["rows"]) == timeless(rows)
+    n_at = fig4_only.index("--n") + 1
+    fig4_only[n_at] = "2"
+    assert fi_pso_tables.main([*fig4_only, "--settings", "m=3"]) == 0
+    assert [(r["setting"]["name"], r["n"]) for r in json.loads(out.read_text())["fig4"]["rows"]
+            ] == [("m=3", 2)]
+    assert fi_pso_tables.main(argv[:argv.index("--fi-at-flags")] + ["--parts", "fig4"]) == 0
     monkeypatch.setattr(tables, "RESULTS", out.parent)
     for name in ("fi-pso-measure", "fi-pso-fig4", "fi-pso-speed", "fi-pso-universality",
                  "fi-pso-table3"):
