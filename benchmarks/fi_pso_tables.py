@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(--fresh)")
         for key in stale:
             del record[key]
+    kept_on = record.get("model_sha256")  # the model a kept part without its own hash had
     record.update({"benchmark": "fi_pso_tables", "dataset": args.dataset, "arch": args.arch,
                    "model": _relative(model_dir), "advforge": advforge.__version__,
                    "threads": torch.get_num_threads(),
@@ -184,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     for part in parts:
         start = time.perf_counter()
         key = part_key(args, part)
-        ctx.kept = record.get(key)
+        kept = record.get(key)  # a part may build on its kept rows, if the model is the same
+        ctx.kept = kept if kept and kept.get("model_sha256", kept_on) == digest else None
         record[key] = {**PART_FUNCTIONS[part](ctx), "model_sha256": digest,
                        "part_seconds": round(time.perf_counter() - start, 1)}
         atomic_write_json(out, record)

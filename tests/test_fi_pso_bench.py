@@ -55,6 +55,13 @@ def test_fi_pso_tables_smoke_writes_every_part(tmp_path: Path, monkeypatch) -> N
     assert fi_pso_tables.main([*fig4_only, "--settings", "m=3"]) == 0
     assert [(r["setting"]["name"], r["n"]) for r in json.loads(out.read_text())["fig4"]["rows"]
             ] == [("m=3", 2)]
+    # rows kept from another model are not merged into a subset run's
+    record = json.loads(out.read_text())
+    record["fig4"]["model_sha256"] = "0" * 64
+    out.write_text(json.dumps(record))
+    fig4_only[n_at] = "3"
+    assert fi_pso_tables.main([*fig4_only, "--settings", "m=1"]) == 0
+    assert [r["setting"]["name"] for r in json.loads(out.read_text())["fig4"]["rows"]] == ["m=1"]
     assert fi_pso_tables.main(argv[:argv.index("--fi-at-flags")] + ["--parts", "fig4"]) == 0
     monkeypatch.setattr(tables, "RESULTS", out.parent)
     for name in ("fi-pso-measure", "fi-pso-fig4", "fi-pso-speed", "fi-pso-universality",
