@@ -22,9 +22,6 @@ import torch
 from advforge.generative import GeneratorAttack, nets
 from advforge.generative.aigan.config import PAPER_CONFIG, AIGANConfig
 
-LEVERS = ("reference", "chunks", "bfloat16", "channels_last", "fold_batchnorm", "served",
-          "paper_unet_reference")
-
 
 @contextlib.contextmanager
 def unfolded() -> Iterator[None]:
@@ -50,7 +47,8 @@ def paper_generator(g: nets.PerturbationGenerator, eps: float,
 
 def lever_calls(attack: GeneratorAttack, x: torch.Tensor, y: torch.Tensor,
                 t: torch.Tensor) -> dict[str, Callable[[], Any]]:
-    """One call per lever (:data:`LEVERS`), each forging (x, t) once."""
+    """One call per lever (reference, chunks, bfloat16, channels_last, fold_batchnorm,
+    served, paper_unet_reference), each forging (x, t) once."""
     reference = dataclasses.replace(attack, precision="float32", chunk_size=x.shape[0])
     nhwc = copy.deepcopy(attack.generator).to(memory_format=torch.channels_last)
     paper = paper_generator(attack.generator, attack.eps, x.device)
