@@ -8,12 +8,17 @@ AI-GAN paper's Table I gives their architectures, not their accuracy).
 
 Usage: ``python benchmarks/train_classifiers.py [--pairs model_a:mnist5k,model_b:mnist5k]
 [--runs runs/bench] [--threads 1]``; writes ``benchmarks/results/classifiers_<dataset>.json``
-for each dataset measured.
+for each dataset measured. ``--record RUN[,RUN]`` records runs already trained by that same
+command (a model another benchmark was measured on) instead of training again; a run trained
+with any setting other than the recipe's is refused.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import io
 import json
 import os
 import platform
@@ -29,13 +34,16 @@ BARS = {("model_a", "mnist5k"): 0.975, ("model_b", "mnist5k"): 0.975,
         ("model_b", "fashion-mnist"): 0.91}
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pairs", default="model_a:mnist5k,model_b:mnist5k",
                    help="comma-separated ARCH:DATASET pairs")
     p.add_argument("--runs", default="runs/bench", help="where the run directories go")
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each run")
-    return p.parse_args()
+    p.add_argument("--record", default="",
+                   help="comma-separated run directories trained by the default command: "
+                        "record them instead of training (--pairs is then ignored)")
+    return p.parse_args(argv)
 
 
 def train(arch: str, dataset: str, run_dir: Path, threads: int) -> dict:
@@ -46,14 +54,56 @@ def train(arch: str, dataset: str, run_dir: Path, threads: int) -> dict:
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "advforge.cli", *command[1:]], check=True, env=env)
     wall = time.perf_counter() - start
+    return row_of(arch, dataset, run_dir, wall)
+
+
+def row_of(arch: str, dataset: str, run_dir: Path, wall: float) -> dict:
+    """The figures ``run_dir``'s ``config.json`` records, as a table row."""
+    from advforge.generative.identity import weights_hash
+    from advforge.models import load_model
+
     config = json.loads((run_dir / "config.json").read_text())
     metrics = config["metrics"]
-    return {"arch": arch, "dataset": dataset, "command": " ".join(command[:-3]),
+    return {"arch": arch, "dataset": dataset,
+            "model_sha256": weights_hash(load_model(run_dir).eval()),
+            "command": f"advforge train-classifier --arch {arch} --dataset {dataset}",
             "recipe": config.get("extra", {}).get("train_config", {}).get("recipe"),
             "test_accuracy": metrics["test_accuracy"], "train_seconds": metrics["train_seconds"],
             "wall_seconds": round(wall, 1), "epochs": metrics.get("epochs"),
             "bar": BARS.get((arch, dataset)),
             "passes": metrics["test_accuracy"] >= BARS.get((arch, dataset), 0.0)}
+
+
+def recorded(run_dir: Path) -> dict:
+    """The row of a run trained earlier, provided the default command made it: every
+    training setting it records equals what ``advforge train-classifier --arch ARCH
+    --dataset DATASET`` resolves today (the recipe), the output path aside."""
+    from advforge.cli import build_parser
+    from advforge.cli.model_commands import build_train_config
+
+    config_file = run_dir / "config.json"
+    if not config_file.is_file():
+        raise SystemExit(f"--record: {run_dir} has no config.json")
+    config = json.loads(config_file.read_text())
+    made = config.get("extra", {}).get("train_config") or {}
+    arch, dataset = made.get("arch"), made.get("dataset")
+    if not arch or not dataset:
+        raise SystemExit(f"--record: {config_file} records no training settings")
+    argv = ["train-classifier", "--arch", arch, "--dataset", dataset, "--out", str(run_dir)]
+    with contextlib.redirect_stdout(io.StringIO()):  # the recipe line
+        wanted, _ = build_train_config(build_parser().parse_args(argv))
+    wanted = dataclasses.asdict(wanted)
+    differ = sorted(k for k in wanted if k not in ("out", "resume")
+                    and _plain(wanted[k]) != _plain(made.get(k)))
+    if differ:
+        raise SystemExit(f"--record: {run_dir} was trained with other settings than "
+                         f"`advforge {' '.join(argv[:-2])}` gives ({', '.join(differ)})")
+    return row_of(arch, dataset, run_dir, config["metrics"].get("total_seconds", 0.0))
+
+
+def _plain(value: object) -> object:
+    """JSON's view of a setting (tuples are lists there)."""
+    return json.loads(json.dumps(value))
 
 
 def record_row(row: dict, threads: int) -> None:
@@ -72,8 +122,17 @@ def record_row(row: dict, threads: int) -> None:
     atomic_write_json(path, record)
 
 
-def main() -> int:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.record:
+        for run in args.record.split(","):
+            row = recorded(Path(run))
+            threads = json.loads((Path(run) / "config.json").read_text())["metrics"].get(
+                "torch_threads", args.threads)
+            print(f"{row['arch']} on {row['dataset']}: {100 * row['test_accuracy']:.2f}% "
+                  f"in {row['train_seconds']:.0f}s (recorded from {run})", flush=True)
+            record_row(row, threads)
+        return 0
     for pair in args.pairs.split(","):
         arch, dataset = pair.split(":")
         row = train(arch, dataset, Path(args.runs) / f"{arch}_{dataset}", args.threads)
