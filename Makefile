@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 # One thread per test process (the fixtures are tiny nets, where extra threads only add
 # overhead) and one test process per core (pytest-xdist).
 test: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -n auto
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n auto --durations=15
 
 demo: $(STAMP)
 	$(VENV)/bin/advforge demo
