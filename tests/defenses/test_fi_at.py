@@ -97,12 +97,16 @@ def test_the_set_holds_only_successful_examples_with_true_labels():
                            class_targets=torch.tensor([1, 3, NO_CONFUSION, NO_CONFUSION]))
     assert made.index.tolist() == [0, 2]  # the sources: the second image was out of reach
     assert torch.equal(made.x, x_adv) and torch.equal(made.y, y[made.index])
+    none = adversarial_set(model, x, y, FIAT(fi_img=100.0), class_targets=torch.tensor(
+        [1, 3, NO_CONFUSION, NO_CONFUSION]))  # a threshold no image passes: an empty set
+    assert (none.info["selected"], none.info["attacked"], none.x.shape) == (0, 0, (0, 1, 2, 2))
 
 
 def test_an_interrupted_search_continues_where_it_stopped_and_matches(tmp_path, monkeypatch):
     """The swarm search is checkpointed per attack batch: a run stopped after the first
     batch and started again attacks only the rest and gives the uninterrupted run's set,
-    bit for bit (the generator state is restored); another key starts over."""
+    bit for bit (the generator state is restored), without redoing the selection (the plan
+    is saved); another key starts over."""
     model = linear_model()
     x = images([[1.0, 0.95, 0.0, 0.0], [1.0, 0.5, 0.0, 0.0], [0.0, 1.0, 0.0, 0.96]])
     y = torch.tensor([0, 0, 1])
@@ -125,18 +129,24 @@ def test_an_interrupted_search_continues_where_it_stopped_and_matches(tmp_path, 
         return real(*args, **kw)
 
     monkeypatch.setattr(dataset_module, "FiPSO", counted)
+    selections = []
+    real_select = dataset_module.select_vulnerable
+    monkeypatch.setattr(dataset_module, "select_vulnerable",
+                        lambda *a, **kw: selections.append(1) or real_select(*a, **kw))
     stop_after = 1
     with pytest.raises(KeyboardInterrupt):
         search(SearchProgress(tmp_path, {"run": 1}))
     assert (tmp_path / PROGRESS_FILE).is_file()
+    assert len(selections) == 1
     stop_after, calls[:] = None, []
     resumed = search(SearchProgress(tmp_path, {"run": 1}))
     assert len(calls) == 2  # the first image came from the checkpoint
+    assert len(selections) == 1  # and the plan too
     assert torch.equal(resumed.x, reference.x) and torch.equal(resumed.index, reference.index)
     assert resumed.info == reference.info
     calls[:] = []
     search(SearchProgress(tmp_path, {"run": 2}))
-    assert len(calls) == 3  # a different key: nothing is reused
+    assert len(calls) == 3 and len(selections) == 2  # a different key: nothing is reused
     SearchProgress(tmp_path, {"run": 2}).clear()
     assert not (tmp_path / PROGRESS_FILE).exists()
 

@@ -113,10 +113,21 @@ def vulnerable_pixels(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
                       target: torch.Tensor, fi_pixel: float) -> list[tuple[int, ...]]:
     """Algorithm 2, step 3: per image, the flattened C*H*W components whose pixel-level FI
     for ``f = -log p_target`` (Eq. 5) is at least ``fi_pixel``, in index order."""
+    return _rows(vulnerable_mask(model, x, y, target, fi_pixel))
+
+
+def vulnerable_mask(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                    target: torch.Tensor, fi_pixel: float) -> torch.Tensor:
+    """:func:`vulnerable_pixels` as an (N, C*H*W) bool mask on the CPU."""
     if x.shape[0] == 0:
-        return []
+        return torch.zeros(0, x.shape[1:].numel(), dtype=torch.bool)
     pixel = influence(model, x, y, target=target.to(x.device)).pixel.flatten(1)
-    return [tuple(row.nonzero().flatten().tolist()) for row in (pixel >= fi_pixel).cpu()]
+    return (pixel >= fi_pixel).cpu()
+
+
+def _rows(mask: torch.Tensor) -> list[tuple[int, ...]]:
+    """Each row's set components, in index order (fi_pso's ``indices``)."""
+    return [tuple(row.nonzero().flatten().tolist()) for row in mask.cpu()]
 
 
 @dataclasses.dataclass
@@ -179,23 +190,62 @@ def adversarial_set(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings
     y = y.to(device=x.device, dtype=torch.long)
     if class_targets is None:
         class_targets = confusion_targets(predict(model, x), y, num_classes or int(y.max()) + 1)
+    plan = progress.plan(part) if progress is not None else None
+    if plan is None:  # steps 1-3; a resumed search reads them from its checkpoint
+        plan = plan_attacks(model, x, y, settings, class_targets)
+        if progress is not None:
+            progress.save_plan(part, plan)
+    idx, target = plan.index.to(x.device), plan.target.to(x.device)
+    rows = plan.rows()
+    x_adv, won = _attack(model, x[idx], y[idx], target, rows, settings, generator, progress,
+                         part)
+    info = {**plan.counts, "attacked": int(idx.numel()), "succeeded": int(won.sum()),
+            "class_targets": class_targets.tolist(),
+            "pixels": _summary([len(r) for r in rows])}
+    return AdversarialSet(x_adv[won], y[idx][won], idx[won], info)
+
+
+COUNTS = ("n", "correct", "passed_fi_img", "passed_p_target", "selected", "no_pixels")
+
+
+@dataclasses.dataclass
+class AttackPlan:
+    """Algorithm 2, steps 1-3, on one split: which images are attacked, towards which class,
+    over which pixels. On a slow model over a large split these steps alone take minutes (an
+    image-level FI per image), so a checkpointed search keeps the plan beside its batches.
+
+    Attributes:
+        index: (A,) the rows of the split to attack (selected, with at least one pixel).
+        target: (A,) y_target of each.
+        pixels: (A, C*H*W) bool, the components with pixel-level FI >= FI_pixel.
+        counts: the images at each step (:data:`COUNTS`).
+    """
+
+    index: torch.Tensor
+    target: torch.Tensor
+    pixels: torch.Tensor
+    counts: dict[str, int]
+
+    def rows(self) -> list[tuple[int, ...]]:
+        """Each attacked image's pixel indices, in index order (fi_pso's ``indices``)."""
+        return _rows(self.pixels)
+
+
+def plan_attacks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, settings: Any,
+                 class_targets: torch.Tensor) -> AttackPlan:
+    """Algorithm 2, steps 1-3 on ``(x, y)`` (labels on ``x``'s device)."""
     sel = select_vulnerable(model, x, y, fi_img=settings.fi_img, p_target=settings.p_target,
                             class_targets=class_targets)
-    idx = sel.selected.nonzero().flatten().to(x.device)
-    rows = vulnerable_pixels(model, x[idx], y[idx], sel.target[sel.selected], settings.fi_pixel)
-    keep = torch.tensor([len(r) > 0 for r in rows], dtype=torch.bool)
-    idx, rows = idx[keep.to(x.device)], [r for r in rows if r]
-    x_adv, won = _attack(model, x[idx], y[idx], sel.target.to(x.device)[idx], rows, settings,
-                         generator, progress, part)
-    info = {
-        "n": int(x.shape[0]), "correct": int(sel.correct.sum()),
-        "passed_fi_img": int(sel.passed_fi.sum()), "passed_p_target": int(sel.passed_p.sum()),
-        "selected": int(sel.selected.sum()), "no_pixels": int((~keep).sum()),
-        "attacked": int(idx.numel()), "succeeded": int(won.sum()),
-        "class_targets": class_targets.tolist(),
-        "pixels": _summary([len(r) for r in rows]),
-    }
-    return AdversarialSet(x_adv[won], y[idx][won], idx[won], info)
+    idx = sel.selected.nonzero().flatten()
+    target = sel.target[idx]
+    on = idx.to(x.device)
+    mask = vulnerable_mask(model, x[on], y[on], target, settings.fi_pixel)
+    keep = mask.any(dim=1)
+    counts = {"n": int(x.shape[0]), "correct": int(sel.correct.sum()),
+              "passed_fi_img": int(sel.passed_fi.sum()),
+              "passed_p_target": int(sel.passed_p.sum()), "selected": int(sel.selected.sum()),
+              "no_pixels": int((~keep).sum())}
+    return AttackPlan(idx[keep], target[keep], mask[keep], counts)
 
 
 def _summary(counts: list[int]) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 On a large or slow model the search is the long part of ``fi-at`` (thousands of selected
 images, each a full fi_pso run of seconds), so an interrupted run must not start it over.
-After each batch of ``attack_batch`` images the attacks made so far and the state of the
-random generator that seeds the swarms are written to one safetensors file in the run
-directory, the search's key (settings, model, data) in its metadata. A later run with the
-same key restores them and continues with the next batch: the generator state makes the
+Before the first batch the split's attack plan (Algorithm 2, steps 1-3: which images, which
+targets, which pixels; an image-level FI over the whole split) is written, and after each
+batch of ``attack_batch`` images the attacks made so far and the state of the random
+generator that seeds the swarms, all to one safetensors file in the run directory, the
+search's key (settings, model, data) in its metadata. A later run with the same key restores
+them, skips the plan's steps and continues with the next batch: the generator state makes the
 continued search draw exactly what the uninterrupted one would have, so the sets match.
 One file written atomically means a reader never sees attacks without their key or count.
 The file is removed once the finished sets are saved.
@@ -15,13 +17,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from advforge.utils import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from advforge.defenses.influence.dataset import AttackPlan
 
 PROGRESS_FILE = "fi_at_search.safetensors"
 
@@ -67,6 +72,29 @@ class SearchProgress:
             generator.set_state(self.generator_state)
         return [self.tensors[f"{part}.x_adv"]], [self.tensors[f"{part}.met"]]
 
+    def plan(self, part: str) -> AttackPlan | None:
+        """``part``'s saved attack plan (None when this checkpoint holds none)."""
+        from advforge.defenses.influence.dataset import COUNTS, AttackPlan
+
+        names = [f"{part}.plan.{n}" for n in ("index", "target", "pixels", "counts")]
+        if not all(n in self.tensors for n in names):
+            return None
+        index, target, pixels, counts = (self.tensors[n] for n in names)
+        return AttackPlan(index.long(), target.long(), pixels.bool(),
+                          dict(zip(COUNTS, counts.tolist(), strict=True)))
+
+    def save_plan(self, part: str, plan: AttackPlan) -> None:
+        """Save ``part``'s attack plan (before its first batch)."""
+        from advforge.defenses.influence.dataset import COUNTS
+
+        self.tensors.update({
+            f"{part}.plan.index": plan.index.cpu().long().contiguous(),
+            f"{part}.plan.target": plan.target.cpu().long().contiguous(),
+            f"{part}.plan.pixels": plan.pixels.cpu().bool().contiguous(),
+            f"{part}.plan.counts": torch.tensor([plan.counts[k] for k in COUNTS],
+                                                dtype=torch.long)})
+        self._write()
+
     def record(self, part: str, x_adv: list[torch.Tensor], met: list[torch.Tensor],
                generator: torch.Generator | None) -> None:
         """Save ``part``'s batches so far (and the other parts' saved ones) with the
@@ -75,6 +103,9 @@ class SearchProgress:
         self.tensors[f"{part}.met"] = torch.cat(met).detach().cpu().contiguous()
         if generator is not None:
             self.generator_state = generator.get_state().cpu()
+        self._write()
+
+    def _write(self) -> None:
         if self.path is None:
             return
         tensors = dict(self.tensors)
