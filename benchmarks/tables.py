@@ -34,6 +34,9 @@ PAPER = {
              "aigan": "< 0.01 s"},
     # Nguyen et al. (AE4DNN), Table III: adversarial rate (percent) at configurations D and E
     "ae4dnn": {"rate_d": 53.5, "rate_e": 67.7},
+    # Shi et al. (FI + PSO), ResNet32 on MNIST: Table 3's Adv2 after fine-tuning, and
+    # Table 1's test accuracy of the original and the fine-tuned model (percent)
+    "fi_at": {"adv_test": 76.92, "clean": (99.25, 99.32)},
 }
 
 
@@ -567,6 +570,7 @@ def headline_rows() -> list[tuple[str, str, str, str, str]]:
          f"PGD-20 {secs(t['pgd20']['seconds'])}",
          f"AI-GAN {PAPER['time']['aigan']}, PGD-20 {PAPER['time']['pgd20']}", TIMING[1][1])]
     rows += ae4dnn_headline()
+    rows += fi_at_headline()
     return rows
 
 
@@ -581,6 +585,31 @@ def default_headline() -> list[tuple[str, str, str, str, str]]:
                      f"(1/{1 / tm['default_over_pgd20']:.0f})",
                      f"{PAPER['time']['aigan']} (PGD-20 {PAPER['time']['pgd20']})", name))
     return rows
+
+
+def fi_at_headline() -> list[tuple[str, str, str, str, str]]:
+    """Influence-guided fine-tuning at the defaults over the full splits of
+    ``fashion-mnist`` (where Algorithm 2 finds enough images to measure): the test-split set
+    Adv2 and clean test accuracy before and after. One row: the paper's model (ResNet32)
+    once it is measured so, else Model B."""
+    runs = []
+    for name, label, part in fi_pso_parts("table3"):
+        extra = part["command"].split(" --out ", 1)[-1].partition(" ")[2]
+        if label.startswith("`fashion-mnist`") and not extra:
+            runs.append((not label.endswith("resnet32"), name, label, part))
+    if not runs:
+        return []
+    _, name, label, part = min(runs)
+    before, after = (part["table3"][m] for m in ("original", "fine_tuned"))
+    theirs = PAPER["fi_at"]
+    return [(f"`fi-at`, {label}: accuracy on the test-split FI + PSO set; clean",
+             f"{pct(before['adv_test']['accuracy'])} to {pct(after['adv_test']['accuracy'])} "
+             f"(n = {after['adv_test']['n']:,}); {pct(before['test']['accuracy'])} to "
+             f"{pct(after['test']['accuracy'])}",
+             f"train-split set {pct(before['adv_train']['accuracy'])} to "
+             f"{pct(after['adv_train']['accuracy'])}",
+             f"0% to {paper_pct(theirs['adv_test'])}; {paper_pct(theirs['clean'][0])} to "
+             f"{paper_pct(theirs['clean'][1])}", name)]
 
 
 def ae4dnn_headline() -> list[tuple[str, str, str, str, str]]:
