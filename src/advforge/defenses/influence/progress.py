@@ -80,6 +80,9 @@ class SearchProgress:
         if not all(n in self.tensors for n in names):
             return None
         index, target, pixels, counts = (self.tensors[n] for n in names)
+        if not (index.shape[0] == target.shape[0] == pixels.shape[0]
+                and counts.shape == (len(COUNTS),)):
+            return None  # not a plan this code wrote: make it again
         return AttackPlan(index.long(), target.long(), pixels.bool(),
                           dict(zip(COUNTS, counts.tolist(), strict=True)))
 
