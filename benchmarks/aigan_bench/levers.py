@@ -49,9 +49,13 @@ def lever_calls(attack: GeneratorAttack, x: torch.Tensor, y: torch.Tensor,
                 t: torch.Tensor) -> dict[str, Callable[[], Any]]:
     """One call per lever (reference, chunks, bfloat16, channels_last, fold_batchnorm,
     served, paper_unet_reference), each forging (x, t) once."""
-    reference = dataclasses.replace(attack, precision="float32", chunk_size=x.shape[0])
+    # the generators keep NHWC weights (nets._channels_last): the reference runs an NCHW copy
+    nchw = copy.deepcopy(attack.generator).to(memory_format=torch.contiguous_format)
     nhwc = copy.deepcopy(attack.generator).to(memory_format=torch.channels_last)
-    paper = paper_generator(attack.generator, attack.eps, x.device)
+    reference = dataclasses.replace(attack, generator=nchw, precision="float32",
+                                    chunk_size=x.shape[0])
+    paper = paper_generator(attack.generator, attack.eps, x.device).to(
+        memory_format=torch.contiguous_format)
 
     def call(a: GeneratorAttack, *, folded: bool = False) -> Callable[[], Any]:
         def forge() -> Any:

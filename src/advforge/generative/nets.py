@@ -360,6 +360,7 @@ class ShuffleGenerator(PerturbationGenerator):
         self.out_bn = CondBatchNorm2d(ch, num_classes)
         self.out = nn.Conv2d(ch + (r2c if skip else 0), r2c, 3, padding=1)
         self._init_template()
+        _channels_last(self)
 
     @property
     def feature_dim(self) -> int:
