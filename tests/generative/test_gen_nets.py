@@ -203,18 +203,28 @@ def test_eval_mode_folds_batch_norm_into_the_same_function():
 @ARCHS
 def test_generators_keep_nhwc_weights_and_compute_the_nchw_function(arch):
     """Both generators store their conv weights NHWC (oneDNN then convolves without
-    reordering; the shuffle G forges about 1.2x faster on two CPU threads), a layout that
-    must change neither the function nor the caller's contiguous (B, C, H, W) output, and
-    that must survive a checkpoint round trip through the contiguous state dict."""
+    reordering the activations), a layout that must change neither the function nor the
+    caller's contiguous (B, C, H, W) output, and that a checkpoint's contiguous state dict,
+    loaded into a new generator, must leave in place."""
     torch.manual_seed(0)
     gen = build_generator(arch, 3, 32, 10, 8 / 255, ch=8).eval()
-    convs = [m for m in gen.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last)
-                         for c in convs if c.weight.shape[2:] != (1, 1))
+
+    def nhwc(g):
+        convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+        return convs and all(c.weight.is_contiguous(memory_format=torch.channels_last)
+                             and not c.weight.is_contiguous()
+                             for c in convs if c.weight.shape[2:] != (1, 1))
+
+    assert nhwc(gen)
+    state = {k: v.contiguous() for k, v in gen.state_dict().items()}  # as safetensors stores
     nchw = build_generator(arch, 3, 32, 10, 8 / 255, ch=8).to(
         memory_format=torch.contiguous_format).eval()
-    nchw.load_state_dict({k: v.contiguous() for k, v in gen.state_dict().items()})
+    nchw.load_state_dict(state)
+    reloaded = build_generator(arch, 3, 32, 10, 8 / 255, ch=8).eval()
+    reloaded.load_state_dict(state)
+    assert nhwc(reloaded) and not nhwc(nchw)
     x, t = torch.rand(4, 3, 32, 32), torch.tensor([0, 3, 5, 9])
     with torch.no_grad():
-        delta, oracle = gen(x, t), nchw(x, t)
-    assert delta.is_contiguous() and torch.allclose(delta, oracle, atol=1e-6)
+        delta, oracle, again = gen(x, t), nchw(x, t), reloaded(x, t)
+    assert delta.is_contiguous() and torch.equal(delta, again)
+    assert torch.allclose(delta, oracle, atol=1e-6)
