@@ -72,3 +72,13 @@ def test_classifier_rows_come_from_their_json(tmp_path: Path,
     assert "| `model_b` | `mnist5k` | 98.12% | 250 s |" in tables.classifiers()
     assert tables.headline_rows()[0][:2] == (
         "`model_b` on `mnist5k`, test accuracy (CLI defaults)", "98.12%")
+
+
+def test_each_table6_variant_row_describes_its_own_generator() -> None:
+    table = tables.default_variants()
+    for _, name, t6 in tables.table6_parts():
+        for what, file, part in [("default", name, t6), *tables.variants(name)]:
+            (row,) = [line for line in table.splitlines() if f"`{file}`" in line]
+            blocks = part["config"]["g_res_blocks"]
+            assert f"{what}: {blocks} residual block" in row
+            assert f"{part['config']['epochs']} epochs of " in row

@@ -171,6 +171,10 @@ def part_table6(ctx: Context) -> dict[str, Any]:
         **rows, "timing": timing, "flops_per_example": flops, "compiled": compile_record,
         "train_seconds": metrics.get("train_seconds"),
         "train_threads": metrics.get("threads"),
+        "train_images": metrics.get("train_images"),
+        # beside the held-out success: how far G fits its own training pairs (over- or
+        # under-fitting decides whether more epochs or more images help)
+        "train_success_last_epoch": (metrics.get("history") or [{}])[-1].get("train_success"),
         "config": cfg.get("training"), "generator": cfg.get("generator"),
         "inference": cfg.get("inference"), "run_dir": str(run_dir),
         "extra_flags": list(args.default_flag),
