@@ -226,8 +226,8 @@ TABLE6 = [("`mnist5k` Model B (shipped), eps 0.3", "aigan_table6_mnist5k-b.json"
           ("`mnist5k` Model A, eps 0.3", "aigan_table6_mnist5k-a.json"),
           ("`fashion-mnist` Model B, eps 0.1", "aigan_table6_fashion-b-0.1.json")]
 # The same settings with other generators, each trained by the default's command plus flags
-# (``--default-flag``): what each departure from the default buys, at what speed. The first
-# is the one-block generator (``--g-res-blocks 1``; on fashion-mnist also 40 epochs).
+# (``--default-flag``): what each departure from the default buys, at what speed. "one block"
+# (``--g-res-blocks 1``; on fashion-mnist also 40 epochs) also fills the weakest-targets table.
 TABLE6_VARIANTS = {
     "aigan_table6_mnist5k-b.json": (("one block", "aigan_table6_mnist5k-b_res1.json"),),
     "aigan_table6_mnist5k-a.json": (("one block", "aigan_table6_mnist5k-a_res1.json"),),
@@ -302,8 +302,8 @@ def one_block(name: str) -> dict[str, Any] | None:
 
 
 def generator_shape(name: str, t6: dict[str, Any]) -> str:
-    """Residual blocks, epochs and training images of a table6 part's generator (files
-    written before the part recorded its images hold the setting's)."""
+    """Residual blocks, epochs and training images of a table6 part's generator; the images
+    come from the setting where the part predates recording them."""
     cfg = t6["config"]
     blocks = cfg.get("g_res_blocks", 1)
     images = t6.get("train_images") or setting(name)["train_images"]
