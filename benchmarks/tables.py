@@ -233,7 +233,8 @@ TABLE6_VARIANTS = {
     "aigan_table6_mnist5k-a.json": (("one block", "aigan_table6_mnist5k-a_res1.json"),),
     "aigan_table6_fashion-b-0.1.json": (
         ("one block", "aigan_table6_fashion-b-0.1_res1.json"),
-        ("longer", "aigan_table6_fashion-b-0.1_200-epochs.json")),
+        ("longer", "aigan_table6_fashion-b-0.1_200-epochs.json"),
+        ("all images", "aigan_table6_fashion-b-0.1_60k-images_60-epochs.json")),
 }
 LEVERS = (("chunks", "cache-sized chunks"), ("fold_batchnorm", "batch norm folded"),
           ("channels_last", "channels-last weights"), ("bfloat16", "bfloat16 autocast"),
