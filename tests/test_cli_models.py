@@ -181,7 +181,7 @@ def test_train_attacker_uses_its_recipe_under_yaml_and_flags(tmp_path, capsys):
     # a recipe's setting applies unless a flag says otherwise
     args = build_parser().parse_args(["train-attacker", "aigan", "--dataset", "fashion-mnist"])
     options = attacker_recipe(args, AttackerRunOptions).settings
-    assert build_config(AttackerRunOptions, args, recipe=options).limit_train == 16000
+    assert build_config(AttackerRunOptions, args, recipe=options).limit_train == 60000
     args = build_parser().parse_args(["train-attacker", "aigan", "--dataset", "fashion-mnist",
                                       "--limit-train", "50"])
     assert build_config(AttackerRunOptions, args, recipe=options).limit_train == 50

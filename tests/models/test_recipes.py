@@ -46,7 +46,7 @@ def test_every_paper_pair_has_a_classifier_recipe(arch, dataset):
 def test_attacker_recipes_behind_the_documented_figures():
     aigan = find_recipe("attacker", "aigan", "mnist5k")
     assert dict(aigan.settings) == {"epochs": 300} and aigan.measured is not None
-    assert find_recipe("attacker", "aigan", "Fashion_MNIST").settings["limit_train"] == 16000
+    assert find_recipe("attacker", "aigan", "Fashion_MNIST").settings["limit_train"] == 60000
     assert find_recipe("attacker", "advgan", "mnist5k").settings["target"] == "all"
     assert find_recipe("attacker", "aigan", "cifar10") is None
 

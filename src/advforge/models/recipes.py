@@ -204,12 +204,17 @@ register(Recipe(
     "the lean default generator (docs/aigan.md, \"The default generator\") for 300 epochs "
     "of mnist5k's 4,000 images"))
 register(Recipe(
-    "attacker", "aigan", "fashion-mnist", {"limit_train": 16000, "epochs": 120},
+    "attacker", "aigan", "fashion-mnist", {"limit_train": 60000, "epochs": 80},
     "advforge train-attacker aigan --model runs/model_b_fashion-mnist --dataset fashion-mnist "
     "--out runs/aigan_fashion-mnist",
-    None,
-    "the lean default generator on the first 16,000 training images, at the dataset's "
-    "default eps"))
+    Measured(0.9740338164251208,
+             "white-box targeted success against Model B (its recipe) at eps 0.1, 8,280 test "
+             "pairs (targeted PGD-100: 99.23%), forging in bfloat16",
+             _RESULTS + "aigan_table6_fashion-b-0.1.json",
+             "results.fashion-b-0.1.table6.default.success"),
+    "the lean default generator for 80 epochs of all 60,000 training images (on the first "
+    "16,000 it fits its training pairs well but held-out ones less), at the dataset's default "
+    "eps"))
 register(Recipe(
     "attacker", "advgan", "mnist5k", {"target": "all", "epochs": 5},
     "advforge train-attacker advgan --model runs/model_b_mnist5k --dataset mnist5k "
