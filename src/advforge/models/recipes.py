@@ -35,7 +35,8 @@ class Measured:
         figure: the value as a fraction (0.983 for 98.3%).
         what: what was measured, e.g. "test accuracy, 1,000 test images".
         source: the JSON file under ``benchmarks/results`` that holds it.
-        key: dotted path of the figure inside that JSON.
+        key: dotted path of the figure inside that JSON (a name holding a dot itself, such
+            as the setting ``fashion-b-0.1``, is matched whole).
     """
 
     figure: float
