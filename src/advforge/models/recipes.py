@@ -213,9 +213,8 @@ register(Recipe(
              "pairs (targeted PGD-100: 99.23%), forging in bfloat16",
              _RESULTS + "aigan_table6_fashion-b-0.1.json",
              "results.fashion-b-0.1.table6.default.success"),
-    "the lean default generator for 80 epochs of all 60,000 training images (on the first "
-    "16,000 it fits its training pairs well but held-out ones less), at the dataset's default "
-    "eps"))
+    "the lean default generator for 80 epochs of all 60,000 training images (more epochs of "
+    "the first 16,000 stop helping; docs/aigan.md), at the dataset's default eps"))
 register(Recipe(
     "attacker", "advgan", "mnist5k", {"target": "all", "epochs": 5},
     "advforge train-attacker advgan --model runs/model_b_mnist5k --dataset mnist5k "
