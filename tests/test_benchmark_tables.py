@@ -82,3 +82,15 @@ def test_each_table6_variant_row_describes_its_own_generator() -> None:
             blocks = part["config"]["g_res_blocks"]
             assert f"{what}: {blocks} residual block" in row
             assert f"{part['config']['epochs']} epochs of " in row
+
+
+def test_the_paper_configuration_column_counts_only_the_defaults_pairs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    t6 = {"default": {"pairs": 8838, "per_target": {"1": 0.9}}}
+    whitebox = {"pairs": 8838, "per_target": {"1": 0.8}}
+    monkeypatch.setattr(tables, "setting", lambda name: {"whitebox": whitebox})
+    assert tables.paper_configuration("f.json", t6) is whitebox
+    assert tables.paper_configuration("f.json", {**t6, "before": {"per_target": {}}}) == {
+        "per_target": {}}  # the part's own record wins
+    whitebox["pairs"] = 8847  # another model or other images: not the same pairs
+    assert tables.paper_configuration("f.json", t6) is None
