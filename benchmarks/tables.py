@@ -254,7 +254,10 @@ def default_generator() -> str:
     pairs, seconds for the same 1,000 examples, the ratio, the training time."""
     rows = []
     for label, name, t6 in table6_parts():
-        tm, threads = t6["timing"], load(name).get("threads")
+        # the part's own thread count; a part that predates recording it ran with the
+        # file's (a later run of another part rewrites the file's)
+        tm = t6["timing"]
+        threads = tm.get("threads", load(name).get("threads"))
         gap = 100 * (t6["pgd100"]["success"] - t6["default"]["success"])
         rows.append([label, t6["inference"]["precision"], pct(t6["default"]["success"]),
                      pct(t6["pgd100"]["success"]), pct(t6["pgd20"]["success"]),

@@ -166,6 +166,8 @@ def part_table6(ctx: Context) -> dict[str, Any]:
     flops = {name: flops_per_example(fn, k) for name, fn in attack_calls(
         attack, ctx.model, eps, x[:k], y[:k], t[:k], args.seed).items()}
     timing["n"] = n
+    # the part's own: the file's top-level count is that of whichever run wrote it last
+    timing["threads"] = torch.get_num_threads()
     metrics = cfg.get("metrics", {})
     return {
         **rows, "timing": timing, "flops_per_example": flops, "compiled": compile_record,

@@ -104,6 +104,7 @@ def test_every_part_runs_and_is_kept(tmp_path, target_dir):
     assert t6["default"]["pairs"] == t6["pgd20"]["pairs"] == t6["pgd100"]["pairs"] > 0
     assert t6["inference"]["precision"] in ("float32", "bfloat16")
     runs = t6["timing"]["processes"]  # timed in two fresh processes, the medians reported
+    assert t6["timing"]["threads"] == report["threads"]  # the part keeps its own count
     assert len(runs) == 2 and t6["timing"]["default_over_pgd20"] == pytest.approx(
         sum(r["seconds"]["default"] / r["seconds"]["pgd20"] for r in runs) / 2)
     # PGD-20 costs 20 forward-backward passes of Model B per example, whatever the load
