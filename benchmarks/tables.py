@@ -380,21 +380,17 @@ def default_targets() -> str:
     rows = []
     for label, name, t6 in table6_parts():
         per = t6["default"]["per_target"]
-        others = (variant(name, "one block"), paper_configuration(name, t6),
-                  variant(name, "fewer images"))
+        one, paper, fewer = (variant(name, "one block"), paper_configuration(name, t6),
+                             variant(name, "fewer images"))
+        others = (one and one["default"]["per_target"], paper and paper["per_target"],
+                  fewer and fewer["default"]["per_target"])
         for t, v in sorted(per.items(), key=lambda kv: kv[1])[:3]:
-            rows.append([label, t, pct(v), *(pct(part_per_target(o).get(t)) if o else NONE
-                                             for o in others),
+            rows.append([label, t, pct(v), *(pct(o.get(t)) if o else NONE for o in others),
                          pct(t6["pgd100"]["per_target"].get(t)), cite(name)])
     if not rows:
         return NOTHING_YET
     return markdown(["setting", "target", "default G", "one-block G", "paper configuration",
                      "fewer images", "PGD-100", "JSON"], rows)
-
-
-def part_per_target(part: dict[str, Any]) -> dict[str, float]:
-    """Per-target success of a table6 part (its default generator) or of a generator row."""
-    return part["default"]["per_target"] if "default" in part else part["per_target"]
 
 
 DDP_CHECK = "ddp_check_mnist5k.json"
